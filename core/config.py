@@ -1,0 +1,155 @@
+"""Settings: the only module that reads the environment (and a `.env` file).
+
+Every other module receives a :class:`Settings` instance; nothing else calls ``os.environ``.
+Names are contracts: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``TALLYBOT_*``, ``SLACK_*``,
+``TELEGRAM_*``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OPENAI_HOSTS = ("api.openai.com",)
+DEFAULT_MODEL = "gpt-5-mini"
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Field ``foo`` reads ``TALLYBOT_FOO`` unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TALLYBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- model -----------------------------------------------------------------------------
+    openai_api_key: str | None = Field(default=None, validation_alias=_env("OPENAI_API_KEY"))
+    openai_base_url: str | None = Field(default=None, validation_alias=_env("OPENAI_BASE_URL"))
+    model: str = DEFAULT_MODEL
+    model_api: Literal["responses", "chat"] | None = None
+    model_timeout: float = 120.0
+    model_max_retries: int = 2
+
+    # --- storage ---------------------------------------------------------------------------
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    assistant: Path | None = None
+
+    # --- run engine ------------------------------------------------------------------------
+    approve_writes: bool = False
+    max_turns: int = 12
+    run_expires_seconds: int = 600
+    history_max_messages: int = 40
+    history_budget_chars: int = 60_000
+    tool_output_limit: int = 16_000
+    currency: str = "CNY"
+
+    # --- files and sandbox -----------------------------------------------------------------
+    file_max_bytes: int = 50 * 1024 * 1024
+    preview_rows: int = 5
+    sandbox_timeout: float = 30.0
+    sandbox_memory_mb: int = 1024
+    sandbox_idle_seconds: float = 600.0
+    sandbox_pool_size: int = 1
+    sandbox_max_output: int = 64 * 1024
+
+    # --- Slack -----------------------------------------------------------------------------
+    slack_bot_token: str | None = Field(default=None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_app_token: str | None = Field(default=None, validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_signing_secret: str | None = Field(
+        default=None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_api_url: str | None = Field(default=None, validation_alias=_env("SLACK_API_URL"))
+    slack_allowed_users: CsvList = Field(default_factory=list)
+    slack_allowed_teams: CsvList = Field(default_factory=list)
+
+    # --- Telegram --------------------------------------------------------------------------
+    telegram_bot_token: str | None = Field(
+        default=None, validation_alias=_env("TELEGRAM_BOT_TOKEN")
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", validation_alias=_env("TELEGRAM_API_URL")
+    )
+    telegram_webhook_url: str | None = Field(
+        default=None, validation_alias=_env("TELEGRAM_WEBHOOK_URL")
+    )
+    telegram_webhook_secret: str | None = Field(
+        default=None, validation_alias=_env("TELEGRAM_WEBHOOK_SECRET")
+    )
+    telegram_allowed_users: CsvList = Field(default_factory=list)
+    telegram_allowed_chats: CsvList = Field(default_factory=list)
+
+    @field_validator(
+        "slack_allowed_users",
+        "slack_allowed_teams",
+        "telegram_allowed_users",
+        "telegram_allowed_chats",
+        mode="before",
+    )
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def db_url(self) -> str:
+        """SQLAlchemy URL; default SQLite file inside the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tallybot.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.data_dir / "sandbox"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def model_configured(self) -> bool:
+        """A model is usable when a key is set, or a base URL (local servers need no key)."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @property
+    def wire_api(self) -> Literal["responses", "chat"]:
+        """Responses API for OpenAI itself, Chat Completions for everyone else, unless set."""
+        if self.model_api:
+            return self.model_api
+        if not self.openai_base_url:
+            return "responses"
+        return "responses" if any(h in self.openai_base_url for h in OPENAI_HOSTS) else "chat"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.files_dir, self.sandbox_dir, self.exports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and `.env`; keyword overrides win (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+

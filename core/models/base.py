@@ -1,0 +1,102 @@
+"""The model protocol: stream one turn (instructions + items + tools) into model events.
+
+Input items are wire-neutral; each adapter maps them to its API (Responses input items or Chat
+Completions messages). The history always comes from tallybot's store: adapters are stateless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+# --- input items --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UserText:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantText:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionOutput:
+    call_id: str
+    output: str
+
+
+Item = UserText | AssistantText | FunctionCall | FunctionOutput
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    model: str
+    instructions: str
+    items: tuple[Item, ...]
+    tools: tuple[ToolSpec, ...] = ()
+
+
+# --- output events ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelToolCall:
+    """A complete function call (arguments fully streamed)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDone:
+    """The turn ended normally. Exactly one per successful turn, always last."""
+
+    usage: Usage = field(default_factory=Usage)
+
+
+ModelEvent = ModelTextDelta | ModelToolCall | ModelDone
+
+
+@runtime_checkable
+class Model(Protocol):
+    """Streams one model turn.
+
+    Implementations raise :class:`core.errors.ModelError` subclasses only (converted at one
+    place per adapter), and must end a successful turn with :class:`ModelDone`; a stream that
+    ends without it raises :class:`core.errors.BrokenStream`. Closing the iterator early
+    (``aclose``) must close the underlying HTTP stream: that is how a run is cancelled.
+    """
+
+    name: str
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]: ...

@@ -1,0 +1,136 @@
+"""The Tool protocol and the registry that validates arguments and contains tool failures.
+
+A tool never crashes a run: invalid arguments and any exception it raises become a tool error
+output (``{"error": {"code", "message"}}``) that goes back to the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import jsonschema
+
+from core.errors import ToolArgumentsInvalid, ToolError
+from core.models.base import ToolSpec
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.domain import FileRef, Thread
+    from core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ProducedFile:
+    path: str
+    name: str
+    mime: str
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """What a tool returns: JSON-serialisable ``output`` plus side products."""
+
+    output: Any
+    files: list[ProducedFile] = field(default_factory=list)
+    bills_changed: list[int] = field(default_factory=list)
+    is_error: bool = False
+
+    def output_text(self) -> str:
+        if isinstance(self.output, str):
+            return self.output
+        return json.dumps(self.output, ensure_ascii=False, default=str)
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """Everything a tool may touch for one call. Idempotency key: (run_id, call_id)."""
+
+    settings: Settings
+    store: Store
+    thread: Thread
+    run_id: str
+    call_id: str
+    lang: str = "en"
+    files: list[FileRef] = field(default_factory=list)
+
+    @property
+    def workdir(self) -> Path:
+        return self.settings.sandbox_dir / self.thread.id
+
+
+@runtime_checkable
+class Tool(Protocol):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    # Writes that need a person's yes when ``approve_writes`` is on.
+    needs_approval: bool
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult: ...
+
+    def describe_call(self, args: dict[str, Any], lang: str) -> str:
+        """One line saying what this call will do, for approval prompts."""
+        ...
+
+
+class ToolRegistry:
+    """Registered tools by name; validates arguments and turns failures into tool errors."""
+
+    def __init__(self, tools: list[Tool] | None = None) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools or []:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        jsonschema.Draft202012Validator.check_schema(tool.parameters)
+        self._tools[tool.name] = tool
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tools
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def specs(self) -> tuple[ToolSpec, ...]:
+        return tuple(ToolSpec(t.name, t.description, t.parameters) for t in self._tools.values())
+
+    def parse(self, name: str, arguments: str) -> tuple[Tool, dict[str, Any]]:
+        """Look up and validate a call. Raises ToolError / ToolArgumentsInvalid."""
+        tool = self._tools.get(name)
+        if tool is None:
+            raise ToolError(f"unknown tool {name!r}; available: {', '.join(self._tools)}",
+                            code="unknown_tool")
+        try:
+            args = json.loads(arguments or "{}")
+        except ValueError as exc:
+            raise ToolArgumentsInvalid(f"arguments are not valid JSON: {exc}") from exc
+        if not isinstance(args, dict):
+            raise ToolArgumentsInvalid("arguments must be a JSON object")
+        validator = jsonschema.Draft202012Validator(tool.parameters)
+        errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
+        if errors:
+            detail = "; ".join(
+                f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5]
+            )
+            raise ToolArgumentsInvalid(f"arguments do not match the schema: {detail}")
+        return tool, args
+
+    async def call(self, name: str, arguments: str, ctx: ToolContext) -> ToolResult:
+        """Validate and run. Never raises for tool-side problems: returns an error result."""
+        try:
+            tool, args = self.parse(name, arguments)
+            return await tool.run(args, ctx)
+        except ToolError as exc:
+            return ToolResult(output={"error": exc.to_dict()}, is_error=True)
+        except Exception as exc:  # a tool bug must not crash the run
+            log.exception("tool %s failed", name)
+            return ToolResult(
+                output={"error": {"code": "tool_crashed", "message": f"{type(exc).__name__}: {exc}"}},
+                is_error=True,
+            )
