@@ -1,0 +1,1 @@
+"""Channel adapters (console, Slack, Telegram) and the CLI. Adapters only translate."""
