@@ -1,0 +1,336 @@
+"""Bill tools the model calls: ``save_bill``, ``amend_bill``, ``get_bill``, ``list_bills``.
+
+Each is a thin shell over :class:`core.bills.Ledger`: the registry validates arguments against
+``parameters`` (Draft 2020-12), the ledger validates meaning (positive quantities, real dates,
+known prices) and recomputes every total. Writes pass ``(ctx.run_id, ctx.call_id)`` so a call
+replayed after a crash returns the revision it wrote the first time.
+
+Number arguments (quantities, unit prices) accept a JSON number or a decimal string: strings are
+exact ("0.1" stays 0.1) and some models send them. Extra properties are accepted and ignored —
+in particular a ``total``/``cost``/``revenue`` the model computed itself is never stored.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from core.bills import Bill, Ledger, format_money
+from core.errors import ToolError, UserError
+from core.tools.base import Tool, ToolContext, ToolResult
+
+_DECIMAL_TEXT = r"^\s*\d+(\.\d+)?\s*$"
+_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "description": "YYYY-MM-DD"}
+_QUANTITY = {
+    "type": ["number", "string"],
+    "exclusiveMinimum": 0,
+    "pattern": _DECIMAL_TEXT,
+    "description": "How many were sold; a positive number (decimals allowed).",
+}
+
+
+def _unit(what: str) -> dict[str, Any]:
+    return {
+        "type": ["number", "string", "null"],
+        "minimum": 0,
+        "pattern": _DECIMAL_TEXT,
+        "description": f"{what} per unit. Omit it (or null) to use the price already known for "
+        "this item; if none is known the call fails and you must ask the user.",
+    }
+
+
+_ITEM = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "quantity": _QUANTITY,
+        "unit_cost": _unit("Purchase cost"),
+        "unit_price": _unit("Selling price"),
+    },
+    "required": ["name", "quantity"],
+    # Models like to add "total"; it is accepted and ignored, totals are computed in code.
+    "additionalProperties": True,
+}
+_REMOVE_ITEM = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "quantity": {
+            **_QUANTITY,
+            "description": "How many to take off; omit to remove the whole line.",
+        },
+    },
+    "required": ["name"],
+    "additionalProperties": True,
+}
+_BILL_ID = {
+    "type": "integer",
+    "minimum": 1,
+    "description": "Bill number; omit for this conversation's current bill.",
+}
+_NOTE = {"type": "string", "maxLength": 2000}
+
+
+def _write_output(bill: Bill) -> dict[str, Any]:
+    data = bill.to_json()
+    return {
+        "bill_id": bill.id,
+        "revision": bill.revision,
+        "items": data["items"],
+        "cost": data["cost"],
+        "revenue": data["revenue"],
+        "profit": data["profit"],
+    }
+
+
+def _as_tool_error(exc: UserError) -> ToolError:
+    # The registry turns ToolErrors into {"error": ...} for the model; a NotFound or
+    # CommandError must reach the model the same way instead of crashing the call.
+    return ToolError(exc.message, code=exc.code, zh=exc.zh)
+
+
+def _items_phrase(items: Any, lang: str, limit: int = 5) -> str:
+    if not isinstance(items, list):
+        return ""
+    parts = []
+    for item in items[:limit]:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("name", "?"))
+        qty = item.get("quantity")
+        if qty is None:
+            parts.append(name if lang != "zh" else f"{name}（全部）")
+        else:
+            parts.append(f"{name} ×{qty}")
+    more = len(items) - limit
+    if more > 0:
+        parts.append(f"+{more} more" if lang != "zh" else f"等另外 {more} 项")
+    return ("、" if lang == "zh" else ", ").join(parts)
+
+
+class SaveBillTool:
+    """``save_bill``: record a day's bill from line items (a write; may need approval)."""
+
+    name = "save_bill"
+    description = (
+        "Save the bill for one day from its line items and make it this conversation's current "
+        "bill. Give each item's name and quantity, and unit_cost/unit_price when you know them "
+        "(omit them to use known prices). Cost, revenue and profit are computed by the ledger "
+        "from the items; any totals you send are ignored. Returns the saved bill."
+    )
+    parameters: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "date": _DATE,
+            "items": {"type": "array", "items": _ITEM, "minItems": 1, "maxItems": 500},
+            "currency": {
+                "type": "string",
+                "pattern": r"^[A-Za-z]{3}$",
+                "description": "ISO 4217 code, e.g. CNY; default from settings.",
+            },
+            "note": _NOTE,
+        },
+        "required": ["date", "items"],
+        "additionalProperties": True,
+    }
+    needs_approval = True
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            bill = await self._ledger.save(
+                ctx.thread.id,
+                args["date"],
+                args["items"],
+                currency=args.get("currency"),
+                note=args.get("note"),
+                run_id=ctx.run_id,
+                call_id=ctx.call_id,
+            )
+        except UserError as exc:
+            raise _as_tool_error(exc) from exc
+        return ToolResult(output=_write_output(bill), bills_changed=[bill.id])
+
+    def describe_call(self, args: dict[str, Any], lang: str) -> str:
+        items = _items_phrase(args.get("items"), lang)
+        day = args.get("date", "?")
+        if lang == "zh":
+            return f"保存 {day} 的账单：{items}"
+        return f"Save the bill for {day}: {items}"
+
+
+class AmendBillTool:
+    """``amend_bill``: add or remove items on a bill as a new revision (a write)."""
+
+    name = "amend_bill"
+    description = (
+        "Change a bill (default: the current one) by writing a new revision. 'remove' is applied "
+        "first: an item with quantity is reduced by it, without quantity the line is removed. "
+        "Then 'add' adds quantities to items of the same name or adds new lines; omit prices "
+        "to use the prices already on the bill or known for the item. To change a price, remove "
+        "the item and add it again with the new price. Totals are computed by the ledger."
+    )
+    parameters: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "bill_id": _BILL_ID,
+            "add": {"type": "array", "items": _ITEM, "maxItems": 500},
+            "remove": {"type": "array", "items": _REMOVE_ITEM, "maxItems": 500},
+            "note": _NOTE,
+        },
+        "anyOf": [
+            {"required": ["add"], "properties": {"add": {"minItems": 1}}},
+            {"required": ["remove"], "properties": {"remove": {"minItems": 1}}},
+        ],
+        "additionalProperties": True,
+    }
+    needs_approval = True
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            bill = await self._ledger.amend(
+                ctx.thread.id,
+                args.get("bill_id"),
+                add=args.get("add") or (),
+                remove=args.get("remove") or (),
+                note=args.get("note"),
+                run_id=ctx.run_id,
+                call_id=ctx.call_id,
+            )
+        except UserError as exc:
+            raise _as_tool_error(exc) from exc
+        return ToolResult(output=_write_output(bill), bills_changed=[bill.id])
+
+    def describe_call(self, args: dict[str, Any], lang: str) -> str:
+        bill_id = args.get("bill_id")
+        add = _items_phrase(args.get("add"), lang)
+        remove = _items_phrase(args.get("remove"), lang)
+        if lang == "zh":
+            target = f"账单 #{bill_id}" if bill_id else "当前账单"
+            parts = [p for p in (add and f"添加 {add}", remove and f"删除 {remove}") if p]
+            return f"修改{target}：{'；'.join(parts) or '无改动'}"
+        target = f"bill #{bill_id}" if bill_id else "the current bill"
+        parts = [p for p in (add and f"add {add}", remove and f"remove {remove}") if p]
+        return f"Change {target}: {'; '.join(parts) or 'nothing'}"
+
+
+class GetBillTool:
+    """``get_bill``: read one bill of this conversation (read-only)."""
+
+    name = "get_bill"
+    description = (
+        "Get a bill of this conversation with its items and totals (default: the current bill)."
+    )
+    parameters: dict[str, Any] = {
+        "type": "object",
+        "properties": {"bill_id": _BILL_ID},
+        "additionalProperties": True,
+    }
+    needs_approval = False
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        bill_id = args.get("bill_id")
+        try:
+            if bill_id is None:
+                bill = await self._ledger.current(ctx.thread.id)
+                if bill is None:
+                    raise ToolError(
+                        "there is no bill in this conversation yet",
+                        code="not_found",
+                        zh="本对话还没有账单",
+                    )
+            else:
+                bill = await self._ledger.get(bill_id, thread_id=ctx.thread.id)
+        except UserError as exc:
+            raise _as_tool_error(exc) from exc
+        return ToolResult(output=bill.to_json())
+
+    def describe_call(self, args: dict[str, Any], lang: str) -> str:
+        bill_id = args.get("bill_id")
+        if lang == "zh":
+            return f"查看账单 #{bill_id}" if bill_id else "查看当前账单"
+        return f"Show bill #{bill_id}" if bill_id else "Show the current bill"
+
+
+class ListBillsTool:
+    """``list_bills``: this conversation's bills with totals (read-only, no items).
+
+    Items are left out to keep the output small; ``get_bill`` returns them for one bill.
+    Totals are summed per currency.
+    """
+
+    name = "list_bills"
+    description = (
+        "List this conversation's bills (id, date, currency, revision, item count, cost, "
+        "revenue, profit) with totals per currency, optionally between two dates (inclusive). "
+        "Use get_bill for a bill's items."
+    )
+    parameters: dict[str, Any] = {
+        "type": "object",
+        "properties": {"date_from": _DATE, "date_to": _DATE},
+        "additionalProperties": True,
+    }
+    needs_approval = False
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            found = await self._ledger.list(
+                thread_id=ctx.thread.id,
+                date_from=args.get("date_from"),
+                date_to=args.get("date_to"),
+            )
+        except UserError as exc:
+            raise _as_tool_error(exc) from exc
+        totals: dict[str, dict[str, Decimal]] = {}
+        for b in found:
+            sums = totals.setdefault(
+                b.currency, dict.fromkeys(("cost", "revenue", "profit"), Decimal(0))
+            )
+            sums["cost"] += b.cost
+            sums["revenue"] += b.revenue
+            sums["profit"] += b.profit
+        return ToolResult(
+            output={
+                "bills": [
+                    {
+                        "id": b.id,
+                        "date": b.date,
+                        "currency": b.currency,
+                        "revision": b.revision,
+                        "item_count": len(b.items),
+                        "cost": format_money(b.cost),
+                        "revenue": format_money(b.revenue),
+                        "profit": format_money(b.profit),
+                    }
+                    for b in found
+                ],
+                "totals": {
+                    cur: {k: format_money(v) for k, v in sums.items()}
+                    for cur, sums in totals.items()
+                },
+            }
+        )
+
+    def describe_call(self, args: dict[str, Any], lang: str) -> str:
+        start, end = args.get("date_from"), args.get("date_to")
+        if lang == "zh":
+            span = f"（{start or '最早'} 至 {end or '最近'}）" if start or end else ""
+            return f"列出本对话的账单{span}"
+        span = f" from {start or 'the start'} to {end or 'now'}" if start or end else ""
+        return f"List this conversation's bills{span}"
+
+
+def bill_tools(ledger: Ledger) -> list[Tool]:
+    """The four bill tools bound to ``ledger``, ready for a :class:`ToolRegistry`."""
+    return [SaveBillTool(ledger), AmendBillTool(ledger), GetBillTool(ledger), ListBillsTool(ledger)]
