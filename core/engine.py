@@ -411,9 +411,16 @@ class Engine:
     async def history(self, thread: Thread, run: Run) -> list[Item]:
         """The thread as model items, oldest turns dropped first to fit the budget."""
         runs = [r for r in await self.store.list_runs(thread_id=thread.id) if r.upto_seq]
-        messages = await self.store.list_messages(thread.id, upto_seq=run.upto_seq, role="user")
-        turns: list[_Turn] = []
+        # Only the newest runs can fit the budget; older ones are not even loaded.
+        window = self.settings.history_max_messages
         prev = 0
+        if len(runs) > window:
+            prev = max(r.upto_seq for r in runs[:-window])
+            runs = runs[-window:]
+        messages = await self.store.list_messages(
+            thread.id, upto_seq=run.upto_seq, after_seq=prev, role="user"
+        )
+        turns: list[_Turn] = []
         for r in runs:
             if r.created_at > run.created_at and r.id != run.id:
                 break

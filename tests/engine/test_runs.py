@@ -286,3 +286,105 @@ async def test_usage_is_recorded(make_harness) -> None:
     events = await h.send("count")
     run = await h.store.get_run(events[-1].run_id)
     assert run.usage == {"input_tokens": 11, "output_tokens": 3}
+
+
+async def test_history_drops_oldest_turns_to_fit_budget(settings, store) -> None:
+    from core.models.scripted import ScriptedModel
+    from tests.engine.helpers import Harness
+
+    settings.history_max_messages = 4  # two earlier exchanges + the new question
+    model = ScriptedModel([text(f"answer {i}") for i in range(5)])
+    h = Harness(settings, store, model)
+    for i in range(5):
+        await h.send(f"question {i}")
+    last = model.requests[-1].items
+    assert [type(i).__name__ for i in last] == ["UserText", "AssistantText", "UserText"]
+    assert [getattr(i, "text", None) for i in last] == ["question 3", "answer 3", "question 4"]
+    assert len(model.requests[1].items) == 3  # the first follow-up still saw everything
+
+    settings.history_max_messages = 40
+    settings.history_budget_chars = 30
+    model.add(text("short"))
+    await h.send("x" * 20)
+    kept = model.requests[-1].items
+    assert kept[0] == UserText("x" * 20)  # older turns dropped, the current one always kept
+
+
+async def test_large_tool_output_is_cut_with_marker(settings, store) -> None:
+    from core.models.scripted import ScriptedModel
+    from tests.engine.helpers import Harness
+
+    settings.tool_output_limit = 50
+    model = ScriptedModel([[call("echo", {"text": "y" * 500}, "c1")], text("ok")])
+    h = Harness(settings, store, model)
+    await h.send("big")
+    output = [i for i in model.requests[1].items if isinstance(i, FunctionOutput)][0].output
+    assert output.startswith('{"echo": "yyy') and "[cut " in output
+    assert len(output) < 120
+
+
+def test_transition_table_is_enforced() -> None:
+    from core.domain import RUN_TRANSITIONS, check_run_transition
+    from core.errors import IllegalTransition
+
+    allowed = {(a, b) for a, targets in RUN_TRANSITIONS.items() for b in targets}
+    for old in RunStatus:
+        for new in RunStatus:
+            if (old, new) in allowed:
+                check_run_transition(old, new)
+            else:
+                with pytest.raises(IllegalTransition):
+                    check_run_transition(old, new)
+    for terminal in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.EXPIRED):
+        assert RUN_TRANSITIONS[terminal] == frozenset() and terminal.terminal
+
+
+async def test_store_refuses_illegal_transition_and_stale_status(settings, store) -> None:
+    from core.domain import Run, new_id
+    from core.errors import IllegalTransition
+
+    thread = await store.get_or_create_thread("t:x")
+    run = await store.create_run(Run(id=new_id("run"), thread_id=thread.id, model="m"))
+    with pytest.raises(IllegalTransition):
+        await store.set_run_status(run, RunStatus.COMPLETED)  # queued -> completed skips a step
+    stale = await store.get_run(run.id)
+    await store.set_run_status(run, RunStatus.IN_PROGRESS)
+    with pytest.raises(IllegalTransition):
+        await store.set_run_status(stale, RunStatus.CANCELLING)  # someone else moved it first
+    assert (await store.get_run(run.id)).status == RunStatus.IN_PROGRESS
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["in_progress", "completed"],
+        ["in_progress", "failed"],
+        ["in_progress", "requires_action", "in_progress", "completed"],
+        ["in_progress", "requires_action", "expired"],
+        ["in_progress", "requires_action", "cancelling", "cancelled"],
+        ["in_progress", "cancelling", "cancelled"],
+        ["cancelling", "cancelled"],
+        ["failed"],
+        ["expired"],
+        ["in_progress", "expired"],
+        ["in_progress", "requires_action", "failed"],
+        ["in_progress", "cancelling", "failed"],
+    ],
+)
+async def test_every_status_is_persisted_with_its_timestamp(settings, store, path) -> None:
+    from core.domain import Run, new_id
+
+    thread = await store.get_or_create_thread("t:path")
+    run = await store.create_run(Run(id=new_id("run"), thread_id=thread.id, model="m"))
+    for status in path:
+        await store.set_run_status(run, RunStatus(status))
+    final = await store.get_run(run.id)
+    assert final.status == RunStatus(path[-1])
+    logged = [s for step, s, _ in await store.status_history(run.id) if step is None]
+    assert logged == ["queued", *path]
+    stamps = {"completed": final.completed_at, "failed": final.failed_at,
+              "cancelled": final.cancelled_at}
+    if path[-1] in stamps:
+        assert stamps[path[-1]] is not None
+    if "in_progress" in path:
+        assert final.started_at is not None
