@@ -138,13 +138,16 @@ def to_decimal(value: Any, what: str = "value") -> Decimal:
     return number
 
 
-def _check_places(number: Decimal, what: str, raw: Any) -> Decimal:
+def _check_places(
+    number: Decimal, what: str, zh_what: str, raw: Any, code: str = "invalid_price"
+) -> Decimal:
     number = number.normalize() if number else Decimal(0)
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_PLACES:
         raise _fail(
             f"{what} has more than {MAX_PLACES} decimal places: {raw!r}",
-            f"{what} 的小数位超过 {MAX_PLACES} 位：{raw!r}",
+            f"{zh_what}的小数位超过 {MAX_PLACES} 位：{raw!r}",
+            code=code,
         )
     return number
 
@@ -165,7 +168,7 @@ def _quantity(value: Any, name: str) -> Decimal:
             f"{name} 的数量必须是不超过 {MAX_QUANTITY} 的正数，收到 {value!r}",
             code="invalid_quantity",
         )
-    return _check_places(number, what, value)
+    return _check_places(number, what, f"{name} 的数量", value, "invalid_quantity")
 
 
 def _unit(value: Any, name: str, field: str) -> Decimal | None:
@@ -180,7 +183,7 @@ def _unit(value: Any, name: str, field: str) -> Decimal | None:
             f"{name} 的{_ZH_FIELD[field]}必须在 0 到 {MAX_UNIT} 之间，收到 {value!r}",
             code="invalid_price",
         )
-    return _check_places(number, what, value)
+    return _check_places(number, what, f"{name} 的{_ZH_FIELD[field]}", value)
 
 
 _ZH_FIELD = {"unit_cost": "进价", "unit_price": "售价"}
