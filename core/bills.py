@@ -514,7 +514,9 @@ class Ledger:
                     updated_at=now,
                 )
             )
-            bill_id = int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row INSERT always reports its primary key
+            bill_id = int(key[0])
             await _insert_revision(
                 conn, bill_id, 1, lines, False, reason, note, run_id, call_id, now
             )
@@ -1106,10 +1108,10 @@ async def _learn(
         return
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        # Both dialects spell the upsert the same way (ON CONFLICT ... DO UPDATE).
+        insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
         stmt = insert(price_catalog).values(rows)
         stmt = stmt.on_conflict_do_update(
             index_elements=[price_catalog.c.thread_id, price_catalog.c.name],
