@@ -1,0 +1,161 @@
+"""The Responses API adapter: one model turn as ``client.responses.create(stream=True)``.
+
+Stateless on purpose (``store=False``, no ``previous_response_id``): the whole history comes
+from tallybot's store in the request items, so a thread survives a provider switch and nothing
+depends on OpenAI keeping our conversations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from core.errors import BrokenStream
+from core.models.base import (
+    AssistantText,
+    FunctionCall,
+    FunctionOutput,
+    Item,
+    ModelDone,
+    ModelEvent,
+    ModelRequest,
+    ModelTextDelta,
+    ModelToolCall,
+    ToolSpec,
+    Usage,
+    UserText,
+)
+from core.models.provider import (
+    STREAM_ERRORS,
+    convert_error,
+    incomplete_error,
+    stream_error,
+    usage_value,
+)
+
+
+def input_item(item: Item) -> dict[str, Any]:
+    """One wire-neutral item as a Responses API input item."""
+    if isinstance(item, UserText):
+        return {"role": "user", "content": item.text}
+    if isinstance(item, AssistantText):
+        return {"role": "assistant", "content": item.text}
+    if isinstance(item, FunctionCall):
+        return {
+            "type": "function_call",
+            "call_id": item.call_id,
+            "name": item.name,
+            "arguments": item.arguments,
+        }
+    if isinstance(item, FunctionOutput):
+        return {"type": "function_call_output", "call_id": item.call_id, "output": item.output}
+    raise TypeError(f"unknown input item {item!r}")
+
+
+def tool_param(tool: ToolSpec) -> dict[str, Any]:
+    """A tool as a Responses function tool."""
+    return {
+        "type": "function",
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+        # Strict mode would reject any schema without additionalProperties=false on every
+        # object; tallybot validates the arguments against the schema itself.
+        "strict": False,
+    }
+
+
+class ResponsesModel:
+    """:class:`~core.models.base.Model` over the OpenAI Responses API (streaming SSE)."""
+
+    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
+        self.client = client
+        self.model = model
+        self.name = model
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        """The keyword arguments for ``responses.create`` (without ``stream``)."""
+        kwargs: dict[str, Any] = {
+            "model": request.model or self.model,
+            "store": False,
+            "input": [input_item(item) for item in request.items],
+        }
+        if request.instructions:
+            kwargs["instructions"] = request.instructions
+        if request.tools:
+            kwargs["tools"] = [tool_param(tool) for tool in request.tools]
+        return kwargs
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        """Stream one turn: text deltas, complete tool calls, then exactly one ModelDone."""
+        try:
+            stream = await self.client.responses.create(stream=True, **self.payload(request))
+        except STREAM_ERRORS as exc:
+            raise convert_error(exc) from exc
+
+        usage: Usage | None = None
+        # Item ids that streamed text; a server that only fills the finished item (no deltas)
+        # still gets its text through.
+        streamed: set[str] = set()
+        args: dict[str, list[str]] = {}
+        try:
+            async for event in stream:
+                kind = getattr(event, "type", None)
+                if kind == "response.output_text.delta":
+                    streamed.add(getattr(event, "item_id", "") or "")
+                    if event.delta:
+                        yield ModelTextDelta(event.delta)
+                elif kind == "response.function_call_arguments.delta":
+                    args.setdefault(event.item_id, []).append(event.delta or "")
+                elif kind == "response.output_item.done":
+                    for out in self._item_done(event.item, streamed, args):
+                        yield out
+                elif kind == "response.completed":
+                    u = getattr(event.response, "usage", None)
+                    usage = Usage(
+                        usage_value(u, "input_tokens", "prompt_tokens"),
+                        usage_value(u, "output_tokens", "completion_tokens"),
+                    )
+                    # Keep reading to the end of the body so the connection can be reused.
+                elif kind == "response.failed":
+                    error = getattr(event.response, "error", None)
+                    raise stream_error(
+                        getattr(error, "code", None), getattr(error, "message", None)
+                    )
+                elif kind == "response.incomplete":
+                    details = getattr(event.response, "incomplete_details", None)
+                    raise incomplete_error(getattr(details, "reason", None))
+                elif kind == "error":
+                    raise stream_error(
+                        getattr(event, "code", None), getattr(event, "message", None)
+                    )
+        except STREAM_ERRORS as exc:
+            raise convert_error(exc) from exc
+        finally:
+            # Also runs on aclose()/cancel: that is what stops the HTTP stream of a cancelled run.
+            await stream.close()
+        if usage is None:
+            raise BrokenStream(
+                "model stream ended without response.completed", zh="与模型服务的连接中断，请重试。"
+            )
+        yield ModelDone(usage)
+
+    @staticmethod
+    def _item_done(item: Any, streamed: set[str], args: dict[str, list[str]]) -> list[ModelEvent]:
+        kind = getattr(item, "type", None)
+        item_id = getattr(item, "id", None) or ""
+        if kind == "function_call":
+            arguments = item.arguments or "".join(args.pop(item_id, []))
+            return [
+                ModelToolCall(call_id=item.call_id, name=item.name, arguments=arguments or "{}")
+            ]
+        if kind == "message" and item_id not in streamed:
+            text = "".join(
+                getattr(part, "text", "") or ""
+                for part in getattr(item, "content", None) or []
+                if getattr(part, "type", None) == "output_text"
+            )
+            return [ModelTextDelta(text)] if text else []
+        return []
