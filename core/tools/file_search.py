@@ -503,9 +503,12 @@ class Hit:
         }
 
 
+# Both queries return the engine's relevance as ``rank`` (higher is better) and the passage's
+# terms, for the re-ranking in :func:`search`.
 _SQLITE_SEARCH = sa.text(
     """
-    SELECT c.file_id, f.name, c.location, c.text, -bm25(search_chunks_fts) AS score
+    SELECT c.id, c.file_id, f.name, c.location, c.text, c.terms,
+           -bm25(search_chunks_fts) AS rank
     FROM search_chunks_fts
     JOIN search_chunks AS c ON c.id = search_chunks_fts.rowid
     JOIN files AS f ON f.id = c.file_id
@@ -517,21 +520,32 @@ _SQLITE_SEARCH = sa.text(
 
 _PG_SEARCH = sa.text(
     """
-    SELECT c.file_id, f.name, c.location, c.text, ts_rank(c.tsv, q.query) AS score
+    SELECT c.id, c.file_id, f.name, c.location, c.text, c.terms,
+           ts_rank(c.tsv, q.query) AS rank
     FROM search_chunks AS c
     JOIN files AS f ON f.id = c.file_id
     CROSS JOIN to_tsquery('simple', :match) AS q(query)
     WHERE c.thread_id = :thread_id AND c.tsv @@ q.query
-    ORDER BY score DESC, c.id
+    ORDER BY rank DESC, c.id
     LIMIT :limit
     """
 )
+
+# Passages the engine ranks first that are then re-ranked in Python.
+_CANDIDATES = 200
 
 
 async def search(
     store: Store, thread_id: str, query: str, *, limit: int = DEFAULT_RESULTS
 ) -> list[Hit]:
     """The best passages for ``query`` among ``thread_id``'s indexed files, best first.
+
+    The engine (FTS5 bm25 / ts_rank) finds passages with any query term; they are then
+    ordered by how many distinct query terms they contain, and by the engine's relevance
+    within that. Coverage comes first because bm25's statistics are global and nearly flat in
+    a small index, and because the two engines' scores are not comparable; coverage gives
+    the same order on both. ``score`` is that order as a number: the count of matched terms
+    plus a fraction (0..1) for the engine's relevance.
 
     ``limit`` is clamped to 1..MAX_RESULTS. Any text is a valid query: terms are quoted
     literals, so search syntax in it is matched as words, never interpreted.
@@ -547,19 +561,21 @@ async def search(
     else:
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         stmt = _SQLITE_SEARCH
+    params = {"match": match, "thread_id": thread_id, "limit": _CANDIDATES}
     async with store.engine.connect() as conn:
-        rows = (
-            await conn.execute(stmt, {"match": match, "thread_id": thread_id, "limit": limit})
-        ).all()
+        rows = (await conn.execute(stmt, params)).all()
+    ranked = []
+    for r in rows:
+        present = set(r.terms.split())
+        matched = sum(t in present for t in terms)
+        relevance = max(float(r.rank), 0.0)
+        # e / (1 + e) maps any engine score into 0..1, capped so rounding cannot reach 1.
+        fraction = min(relevance / (1.0 + relevance), 0.9999)
+        ranked.append((matched, relevance, -r.id, r, round(matched + fraction, 4)))
+    ranked.sort(key=lambda item: item[:3], reverse=True)
     return [
-        Hit(
-            file=r.name,
-            file_id=r.file_id,
-            location=r.location,
-            text=r.text,
-            score=round(float(r.score), 4),
-        )
-        for r in rows
+        Hit(file=r.name, file_id=r.file_id, location=r.location, text=r.text, score=score)
+        for _, _, _, r, score in ranked[:limit]
     ]
 
 

@@ -112,7 +112,11 @@ def add_file(settings: Settings, store: Store) -> AddFile:
     """``await add_file(thread, name, data, kind=..., mime=...)``: a stored file on disk."""
 
     async def add(
-        thread: Thread, name: str, data: bytes | str, *, kind: str = "text",
+        thread: Thread,
+        name: str,
+        data: bytes | str,
+        *,
+        kind: str = "text",
         mime: str = "text/plain",
     ) -> FileRef:
         raw = data.encode("utf-8") if isinstance(data, str) else data
@@ -120,8 +124,14 @@ def add_file(settings: Settings, store: Store) -> AddFile:
         path = Path(settings.files_dir) / f"{digest}-{name}"
         path.write_bytes(raw)
         ref = FileRef(
-            id=new_id("file"), thread_id=thread.id, name=name, path=str(path), sha256=digest,
-            size=len(raw), mime=mime, kind=kind,
+            id=new_id("file"),
+            thread_id=thread.id,
+            name=name,
+            path=str(path),
+            sha256=digest,
+            size=len(raw),
+            mime=mime,
+            kind=kind,
         )
         return await store.add_file(ref)
 
@@ -134,7 +144,10 @@ def make_ctx(settings: Settings, store: Store) -> Callable[[Thread], ToolContext
 
     def make(thread: Thread) -> ToolContext:
         return ToolContext(
-            settings=settings, store=store, thread=thread, run_id=new_id("run"),
+            settings=settings,
+            store=store,
+            thread=thread,
+            run_id=new_id("run"),
             call_id=new_id("call"),
         )
 
@@ -145,8 +158,11 @@ def make_pdf(pages: list[str]) -> bytes:
     """A minimal, valid PDF: one Helvetica text object per page, one line per ``\\n``."""
 
     def esc(line: str) -> bytes:
-        return line.encode("latin-1").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(
-            b")", b"\\)"
+        return (
+            line.encode("latin-1")
+            .replace(b"\\", b"\\\\")
+            .replace(b"(", b"\\(")
+            .replace(b")", b"\\)")
         )
 
     page_ids = [4 + 2 * i for i in range(len(pages))]

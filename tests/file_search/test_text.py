@@ -21,8 +21,16 @@ from tests.file_search.conftest import make_pdf
 
 
 def _ref(name: str, kind: str, mime: str, path: str = "/nonexistent") -> FileRef:
-    return FileRef(id="file_1", thread_id="thread_1", name=name, path=path, sha256="0" * 64,
-                   size=0, mime=mime, kind=kind)
+    return FileRef(
+        id="file_1",
+        thread_id="thread_1",
+        name=name,
+        path=path,
+        sha256="0" * 64,
+        size=0,
+        mime=mime,
+        kind=kind,
+    )
 
 
 # --- segment ---------------------------------------------------------------------------------
