@@ -1,0 +1,140 @@
+"""Approve / deny buttons: the callback that resumes a waiting run, and the expiry listener that
+replaces the buttons with "expired".
+
+Where each approval message lives is kept in the store's kv table (not in memory), so buttons
+still work, and still expire, after a restart. A record is claimed once: a double tap, or a tap
+racing the expiry sweep, does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, ContextTypes
+
+from bots.telegram import markup
+from bots.telegram.responder import Responder, parse_approval_data
+from core.domain import Run
+from core.i18n import lang_from_locale, t
+
+if TYPE_CHECKING:
+    from bots.telegram.adapter import TelegramAdapter
+    from core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalMessage:
+    """The message that carries a run's buttons."""
+
+    chat_id: int
+    message_id: int
+    topic_id: int | None
+    text: str
+    lang: str
+    private: bool
+
+
+class ApprovalBook:
+    """run id → its approval message, persisted; :meth:`claim` hands a record out only once."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+        self._lock = asyncio.Lock()
+
+    def _key(self, run_id: str) -> str:
+        return f"{self._prefix}:approval:{run_id}"
+
+    async def remember(self, run_id: str, **fields: object) -> None:
+        record = ApprovalMessage(**fields)  # type: ignore[arg-type]
+        await self._store.kv_set(self._key(run_id), json.dumps(asdict(record)))
+
+    async def claim(self, run_id: str) -> ApprovalMessage | None:
+        async with self._lock:
+            raw = await self._store.kv_get(self._key(run_id))
+            if not raw:
+                return None
+            # kv has no delete; an empty value means "already answered or expired".
+            await self._store.kv_set(self._key(run_id), "")
+        return ApprovalMessage(**json.loads(raw))
+
+
+def build(adapter: TelegramAdapter) -> CallbackQueryHandler:
+    """The handler for taps on approve / deny buttons."""
+
+    async def on_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        parsed = parse_approval_data(query.data)
+        if parsed is None:
+            await query.answer()
+            return
+        run_id, approve = parsed
+        record = await adapter.approvals.claim(run_id)
+        if record is None:
+            lang = lang_from_locale(query.from_user.language_code) or "en"
+            await query.answer(t("expired", lang))
+            # Stale buttons (e.g. after the run was cancelled) should not invite more taps.
+            if query.message is not None:
+                try:
+                    await query.edit_message_reply_markup(reply_markup=None)
+                except TelegramError as exc:
+                    log.debug("could not remove stale buttons: %s", exc)
+            return
+        verdict = t("approved" if approve else "denied", record.lang)
+        await query.answer(verdict)
+        try:
+            # Editing the text without a keyboard also removes the buttons.
+            await markup.edit_text(
+                adapter.application.bot,
+                record.chat_id,
+                record.message_id,
+                f"{record.text}\n\n{'✅' if approve else '❌'} {verdict}",
+            )
+        except TelegramError as exc:
+            log.warning("could not update the approval message: %s", exc)
+        async with Responder(
+            adapter,
+            record.chat_id,
+            topic_id=record.topic_id,
+            lang=record.lang,
+            private=record.private,
+            reply_to=record.message_id,
+        ) as responder:
+            async for event in adapter.tallybot.submit_tool_outputs(run_id, approve):
+                await responder.on_event(event)
+
+    return CallbackQueryHandler(on_tap, pattern=r"^tb:")
+
+
+def expiry_listener(adapter: TelegramAdapter):  # type: ignore[no-untyped-def]
+    """``Tallybot.on_expired`` callback: drop the buttons and say the request expired."""
+
+    async def on_expired(run: Run) -> None:
+        record = await adapter.approvals.claim(run.id)
+        if record is None:
+            return  # not one of ours (another channel), or already answered
+        bot = adapter.application.bot
+        try:
+            await bot.edit_message_reply_markup(
+                chat_id=record.chat_id, message_id=record.message_id, reply_markup=None
+            )
+            await markup.edit_text(
+                bot,
+                record.chat_id,
+                record.message_id,
+                f"{record.text}\n\n⌛ {t('expired', record.lang)} {t('run_expired', record.lang)}",
+            )
+        except TelegramError as exc:
+            log.warning("could not mark approval %s expired: %s", run.id, exc)
+
+    return on_expired

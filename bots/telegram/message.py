@@ -1,0 +1,95 @@
+"""The handler for messages: text, commands, and documents (with or without a caption).
+
+It decides whether the message is for the bot, maps chat + topic to the tallybot thread key,
+downloads an attached document, and streams ``Tallybot.handle`` through a :class:`Responder`.
+Commands are passed through as text (``/bill@tallybot 2024-05-01`` → ``/bill 2024-05-01``);
+the facade recognises them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes, MessageHandler, filters
+
+from bots.telegram import documents
+from bots.telegram.addressing import (
+    body_for_bot,
+    is_addressed,
+    is_private,
+    reply_lang,
+    thread_key,
+    topic_of,
+)
+from bots.telegram.responder import Responder
+from core.app import Incoming
+from core.i18n import t
+
+if TYPE_CHECKING:
+    from bots.telegram.adapter import TelegramAdapter
+
+log = logging.getLogger(__name__)
+
+# New messages only: an edited message is not a new question.
+FILTER = filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND | filters.Document.ALL)
+
+
+def build(adapter: TelegramAdapter) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+    """The message handler, bound to ``adapter``."""
+
+    async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        me = context.bot.bot
+        if not is_addressed(message, me):
+            return
+        text = body_for_bot(message, me)
+        lang = reply_lang(text, message.from_user)
+        topic = topic_of(message)
+        key = thread_key(message.chat_id, topic)
+        files: list[Incoming] = []
+        answer_lang = lang or await _thread_lang(adapter, key)
+        async with Responder(
+            adapter,
+            message.chat_id,
+            topic_id=topic,
+            lang=answer_lang,
+            private=is_private(message.chat),
+            reply_to=message.message_id,
+        ) as responder:
+            if message.document is not None:
+                try:
+                    got = await documents.fetch(
+                        context.bot, message.document, adapter.download_limit
+                    )
+                except documents.TooBig as exc:
+                    await responder.say(exc.message(answer_lang), error=True)
+                    return
+                except TelegramError as exc:
+                    log.warning("download of %s failed: %s", message.document.file_name, exc)
+                    await responder.say(
+                        t("run_failed", answer_lang, message=f"{exc.message}"), error=True
+                    )
+                    return
+                files.append(Incoming(got.name, data=got.data))
+            user = message.from_user
+            async for event in adapter.tallybot.handle(
+                key,
+                text,
+                files=files,
+                lang=lang,
+                user=str(user.id) if user else None,
+            ):
+                await responder.on_event(event)
+
+    return MessageHandler(FILTER, on_message)
+
+
+async def _thread_lang(adapter: TelegramAdapter, key: str) -> str:
+    """With nothing to go on (a bare command, a file), answer in the thread's language."""
+    thread = await adapter.tallybot.store.thread_by_key(key)
+    return (thread.lang if thread else None) or "en"
