@@ -19,10 +19,11 @@ Tokenisation -- one rule, in Python, for both backends (:func:`segment`):
 We chose this over FTS5's ``trigram`` tokenizer because trigram cannot match 1-2 character
 queries (most Chinese words are two characters: 玫瑰, 价格) and has no equivalent on stock
 PostgreSQL without ``pg_trgm``; the segmented text works the same in an FTS5 table and in a
-``simple`` tsvector. The query is an OR of its terms ranked by relevance (FTS5 ``bm25``,
-PostgreSQL ``ts_rank``), because a question ("玫瑰多少钱", "rose price") rarely shares every word
-with the passage that answers it; a few question words (多少, 什么, "how", "the") are dropped
-from queries when other terms remain. Query terms are always passed as quoted literals, so
+``simple`` tsvector. The query is an OR of its terms, because a question ("玫瑰多少钱",
+"rose price") rarely shares every word with the passage that answers it; a few question words
+(多少, 什么, "how", "the") are dropped from queries when other terms remain. Matches are ordered
+by how many query terms they contain, then by the engine's relevance (FTS5 ``bm25``,
+PostgreSQL ``ts_rank``) -- see :func:`search`. Query terms are always passed as quoted literals, so
 quotes, ``AND``/``NEAR``, ``*`` or parentheses in a question are words, never syntax.
 
 Storage (migration 0002): ``search_documents`` (one row per file indexing looked at) and

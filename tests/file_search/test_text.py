@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.domain import FileRef
@@ -180,7 +182,7 @@ def test_passages_for_given_text_uses_form_feeds_as_pdf_pages() -> None:
     assert [p.location for p in passages_for(ref, "p1 text\fp2 text")] == ["page 1", "page 2"]
 
 
-def test_passages_for_reads_pdf_pages(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_passages_for_reads_pdf_pages(tmp_path: Path) -> None:
     path = tmp_path / "c.pdf"
     path.write_bytes(make_pdf(["Intro page", "Tulip wholesale price 3 EUR"]))
     passages = passages_for(_ref("c.pdf", "pdf", "application/pdf", str(path)))
@@ -190,7 +192,7 @@ def test_passages_for_reads_pdf_pages(tmp_path) -> None:  # type: ignore[no-unty
     ]
 
 
-def test_passages_for_skips_images_and_binary_tables(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_passages_for_skips_images_and_binary_tables(tmp_path: Path) -> None:
     xlsx = tmp_path / "s.xlsx"
     xlsx.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     assert passages_for(_ref("s.xlsx", "table", "application/vnd.ms-excel", str(xlsx))) == []
