@@ -76,9 +76,11 @@ async def serve(
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
     bot = await Tallybot.open(settings)
     try:
         adapter = TelegramAdapter(bot, settings)
@@ -92,3 +94,5 @@ async def serve(
             await adapter.stop()
     finally:
         await bot.close()
+        for sig in handled:
+            loop.remove_signal_handler(sig)

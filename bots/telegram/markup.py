@@ -81,7 +81,10 @@ def _spans(line: str) -> str:
 def _emphasis(text: str) -> str:
     text = html.escape(text, quote=False)
     text = _HEADING.sub(r"<b>\1</b>", text)
-    text = _LINK.sub(lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', text)
+    # The URL is already HTML-escaped with the rest; only the attribute's quote is left.
+    text = _LINK.sub(
+        lambda m: f'<a href="{m.group(2).replace(chr(34), "&quot;")}">{m.group(1)}</a>', text
+    )
     text = _BOLD.sub(lambda m: f"<b>{m.group(1) or m.group(2)}</b>", text)
     text = _STRIKE.sub(r"<s>\1</s>", text)
     return _ITALIC.sub(r"<i>\1</i>", text)
