@@ -7,6 +7,7 @@ chunk after ``finish_reason``, chunks with empty ``choices``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -148,7 +149,9 @@ class ChatModel:
             raise convert_error(exc) from exc
         finally:
             # Also runs on aclose()/cancel: that is what stops the HTTP stream of a cancelled run.
-            await stream.close()
+            # A failing close must not hide the turn's outcome (or its real error).
+            with contextlib.suppress(*STREAM_ERRORS):
+                await stream.close()
         if not finished:
             raise BrokenStream(
                 "model stream ended without a finish_reason", zh="与模型服务的连接中断，请重试。"

@@ -7,6 +7,8 @@ depends on OpenAI keeping our conversations.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -135,7 +137,9 @@ class ResponsesModel:
             raise convert_error(exc) from exc
         finally:
             # Also runs on aclose()/cancel: that is what stops the HTTP stream of a cancelled run.
-            await stream.close()
+            # A failing close must not hide the turn's outcome (or its real error).
+            with contextlib.suppress(*STREAM_ERRORS):
+                await stream.close()
         if usage is None:
             raise BrokenStream(
                 "model stream ended without response.completed", zh="与模型服务的连接中断，请重试。"
@@ -147,10 +151,11 @@ class ResponsesModel:
         kind = getattr(item, "type", None)
         item_id = getattr(item, "id", None) or ""
         if kind == "function_call":
-            arguments = item.arguments or "".join(args.pop(item_id, []))
-            return [
-                ModelToolCall(call_id=item.call_id, name=item.name, arguments=arguments or "{}")
-            ]
+            arguments = getattr(item, "arguments", None) or "".join(args.pop(item_id, []))
+            # Some compatible servers leave call_id out; the item id still pairs the output.
+            call_id = getattr(item, "call_id", None) or item_id or f"call_{uuid.uuid4().hex[:12]}"
+            name = getattr(item, "name", None) or ""
+            return [ModelToolCall(call_id=call_id, name=name, arguments=arguments or "{}")]
         if kind == "message" and item_id not in streamed:
             text = "".join(
                 getattr(part, "text", "") or ""

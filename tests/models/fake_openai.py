@@ -17,6 +17,7 @@ A turn is one of:
   * a :class:`Fault` (an HTTP error status, a disconnect, a truncated or malformed stream, an
     error reported inside the stream),
   * a ``ModelError`` instance, played as the HTTP status that produces it,
+  * a :class:`RawStream` of hand-written SSE events (to play one server's quirks),
   * a callable ``(request_body) -> turn``.
 
 Every HTTP request consumes one turn, including the SDK's own retries.
@@ -175,6 +176,30 @@ _STATUS_TYPES = {
 }
 
 
+@dataclass(frozen=True)
+class RawStream:
+    """A turn sent verbatim, to play a server's quirks: each item is one SSE event, a dict
+    (sent as JSON ``data:``), a string (sent as the ``data:`` text) or a ``(event, dict)``
+    pair (Responses style ``event:`` + ``data:``)."""
+
+    events: tuple[Any, ...]
+
+    def __init__(self, *events: Any) -> None:
+        object.__setattr__(self, "events", events)
+
+    def frames(self) -> list[Part]:
+        out: list[Part] = []
+        for item in self.events:
+            if isinstance(item, tuple):
+                name, data = item
+                out.append(_Frame(f"event: {name}\ndata: {_json(data)}\n\n".encode()))
+            elif isinstance(item, str):
+                out.append(_Frame(f"data: {item}\n\n".encode()))
+            else:
+                out.append(_Frame(f"data: {_json(item)}\n\n".encode()))
+        return out
+
+
 class RecordedRequest(dict[str, Any]):
     """A request's parsed JSON body (a dict) plus where it went: ``path`` and ``headers``."""
 
@@ -280,9 +305,11 @@ class FakeOpenAI:
             return _error_response(400, "FakeOpenAI only streams: send stream=true.", None, ())
 
         fault = turn if isinstance(turn, Fault) else None
-        events = list(fault.events if fault else turn)
+        events = list(fault.events if fault else turn) if not isinstance(turn, RawStream) else []
         self._seq += 1
-        if request.path.endswith("/responses"):
+        if isinstance(turn, RawStream):
+            parts = turn.frames()
+        elif request.path.endswith("/responses"):
             parts = _render_responses(events, body, self._seq, fault)
         else:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -41,7 +41,7 @@ from core.models.chat import ChatModel
 from core.models.provider import build_client, build_model, convert_error, parse_retry_after
 from core.models.responses import ResponsesModel
 from core.models.scripted import Pause, ScriptedModel, call, text
-from tests.models.fake_openai import FakeOpenAI, Fault
+from tests.models.fake_openai import FakeOpenAI, Fault, RawStream
 
 ECHO = ToolSpec(
     name="echo",
@@ -135,6 +135,74 @@ async def test_chat_without_usage_chunk_reports_zero_usage() -> None:
         events = [e async for e in ChatModel(client, "m").stream(HELLO)]
         await client.close()
     assert events == [ModelTextDelta("ok"), ModelDone(Usage(0, 0))]
+
+
+def _chunk(delta: dict[str, Any] | None = None, finish: str | None = None) -> dict[str, Any]:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": choices,
+    }
+
+
+async def test_chat_tolerates_local_server_quirks() -> None:
+    """No call ids, no indexes, the name repeated on every chunk, "stop" despite tool calls,
+    an empty-choices chunk first (Azure's filter results) and no usage at all."""
+    quirky = RawStream(
+        _chunk(None),
+        _chunk({"role": "assistant", "content": "Checking"}),
+        _chunk({"tool_calls": [{"function": {"name": "echo", "arguments": '{"text":'}}]}),
+        _chunk({"tool_calls": [{"function": {"name": "echo", "arguments": ' "a"}'}}]}),
+        _chunk({"tool_calls": [{"id": "second", "function": {"name": "echo", "arguments": "{}"}}]}),
+        _chunk({}, "stop"),
+        "[DONE]",
+    )
+    events, _ = await play(ChatModel, [quirky], WITH_TOOLS)
+    assert events[0] == ModelTextDelta("Checking")
+    first, second = events[1], events[2]
+    assert isinstance(first, ModelToolCall) and isinstance(second, ModelToolCall)
+    assert (first.name, first.arguments) == ("echo", '{"text": "a"}')
+    assert first.call_id  # invented, so the output can be paired with the call
+    assert second == ModelToolCall("second", "echo", "{}")
+    assert events[3:] == [ModelDone(Usage(0, 0))]
+
+
+async def test_chat_usage_may_arrive_after_finish_reason() -> None:
+    late_usage = RawStream(
+        _chunk({"content": "ok"}),
+        _chunk({}, "stop"),
+        {**_chunk(None), "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}},
+        "[DONE]",
+    )
+    events, _ = await play(ChatModel, [late_usage])
+    assert events == [ModelTextDelta("ok"), ModelDone(Usage(7, 2))]
+
+
+async def test_responses_text_only_in_the_finished_item_is_not_lost() -> None:
+    """A compatible server that sends no output_text deltas, only the finished message."""
+    message = {
+        "id": "m1",
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": "whole answer", "annotations": []}],
+    }
+    usage = {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
+    quiet = RawStream(
+        (
+            "response.output_item.done",
+            {"type": "response.output_item.done", "output_index": 0, "item": message},
+        ),
+        (
+            "response.completed",
+            {"type": "response.completed", "response": {"id": "r", "usage": usage}},
+        ),
+    )
+    events, _ = await play(ResponsesModel, [quiet])
+    assert events == [ModelTextDelta("whole answer"), ModelDone(Usage(5, 2))]
 
 
 # --- request mapping ---------------------------------------------------------------------------
@@ -316,6 +384,17 @@ async def test_read_timeout_is_model_timeout(adapter: type[ResponsesModel]) -> N
     error, seen, _ = await fails(adapter, [[ModelTextDelta("a"), pause]], timeout=0.3)
     assert isinstance(error, ModelTimeout)
     assert seen == [ModelTextDelta("a")]
+
+
+async def test_nothing_listening_is_broken_stream(adapter: type[ResponsesModel]) -> None:
+    async with FakeOpenAI() as fake:
+        base_url = fake.base_url
+    # The server is gone: the port now refuses connections.
+    client = openai.AsyncOpenAI(api_key="k", base_url=base_url, max_retries=0)
+    with pytest.raises(BrokenStream) as info:
+        [e async for e in adapter(client, "m").stream(HELLO)]
+    await client.close()
+    assert "connect" in info.value.message.lower()
 
 
 # --- broken streams ----------------------------------------------------------------------------
