@@ -9,13 +9,13 @@ pydantic-ai: the adapters in ``responses.py`` and ``chat.py`` never read setting
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import openai
 
 from core.config import Settings
@@ -43,26 +43,29 @@ _ZH_INCOMPLETE = "模型的回答被截断了，请把问题拆小一点再试�
 _ZH_FILTERED = "模型服务拒绝回答这条消息（内容过滤）。"
 
 
-def _stream_error_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [
-        openai.OpenAIError,
-        # The SDK decodes each SSE ``data:`` line with json.loads and lets the error through
-        # unwrapped; a bad UTF-8 byte in a line surfaces the same way.
-        json.JSONDecodeError,
-        UnicodeDecodeError,
-        # The SDK wraps transport errors while iterating, but not while closing or draining.
-        httpx2.HTTPError,
-    ]
-    try:  # legacy httpx is accepted by the SDK as a custom http_client
-        import httpx
-
-        types.append(httpx.HTTPError)
-    except ImportError:  # pragma: no cover - httpx is optional
-        pass
-    return tuple(types)
+def _http_modules() -> list[Any]:
+    # openai 3.x runs on httpx2 and still accepts a legacy httpx client; 1.x/2.x only httpx.
+    modules = []
+    for name in ("httpx2", "httpx"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:  # pragma: no cover - depends on the SDK generation
+            pass
+    return modules
 
 
-STREAM_ERRORS: tuple[type[BaseException], ...] = _stream_error_types()
+_HTTP_ERRORS: tuple[type[BaseException], ...] = tuple(m.HTTPError for m in _http_modules())
+_HTTP_TIMEOUTS: tuple[type[BaseException], ...] = tuple(m.TimeoutException for m in _http_modules())
+
+STREAM_ERRORS: tuple[type[BaseException], ...] = (
+    openai.OpenAIError,
+    # The SDK decodes each SSE ``data:`` line with json.loads and lets the error through
+    # unwrapped; a bad UTF-8 byte in a line surfaces the same way.
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    # The SDK wraps transport errors while iterating, but not while closing or draining.
+    *_HTTP_ERRORS,
+)
 """Exceptions an adapter catches around the SDK call and its stream, then converts."""
 
 
@@ -212,7 +215,7 @@ def convert_error(exc: BaseException) -> ModelError:
         return stream_error(exc.code or exc.type, _server_message(exc.body) or exc.message)
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
         return BrokenStream(f"model stream sent a malformed chunk ({exc})", zh=_ZH_BROKEN)
-    if isinstance(exc, (httpx2.TimeoutException,)):
+    if isinstance(exc, _HTTP_TIMEOUTS):
         return ModelTimeout("model service did not answer in time", zh=_ZH_TIMEOUT)
     if isinstance(exc, STREAM_ERRORS):
         return BrokenStream(f"model stream broke ({type(exc).__name__}: {exc})", zh=_ZH_BROKEN)

@@ -381,7 +381,7 @@ async def test_client_errors(
 
 async def test_read_timeout_is_model_timeout(adapter: type[ResponsesModel]) -> None:
     pause = Pause()  # never released: the server goes quiet mid-stream
-    error, seen, _ = await fails(adapter, [[ModelTextDelta("a"), pause]], timeout=0.3)
+    error, seen, _ = await fails(adapter, [[ModelTextDelta("a"), pause]], timeout=0.5)
     assert isinstance(error, ModelTimeout)
     assert seen == [ModelTextDelta("a")]
 
