@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from core.models.base import AssistantText, UserText
-from core.models.scripted import text
+from core.domain import RunStatus
+from core.models.base import AssistantText, ModelTextDelta, UserText
+from core.models.scripted import Pause, text
 from tests.telegram.conftest import final_text
 from tests.telegram.fake_api import BOT_USERNAME
 
@@ -157,3 +158,18 @@ async def test_replies_follow_the_language_of_the_message_or_the_user(start, api
         await api.wait_for(final_text(api, 43, "还没有配置模型"))
         api.push({"message": api.message(44, "/help", language_code="en")})
         await api.wait_for(final_text(api, 44, "Commands"))
+
+
+async def test_stop_reaches_a_running_answer_in_the_same_chat(start, api) -> None:
+    pause = Pause()
+    async with start([[ModelTextDelta("Working on the wee"), pause]]) as run:
+        api.push({"message": api.message(PRIVATE, "long analysis please")})
+        await pause.reached.wait()
+        api.push({"message": api.message(PRIVATE, "/stop")})
+        await api.wait_for(final_text(api, PRIVATE, "Working on the wee"))
+        runs = await run.bot.store.list_runs()
+    assert [r.status for r in runs] == [RunStatus.CANCELLED]
+    texts = api.texts(PRIVATE)
+    # The partial answer is kept and says it was stopped; /stop itself is acknowledged.
+    assert "Working on the wee\n\nStopped." in texts
+    assert "Stopped." in texts
