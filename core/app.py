@@ -14,12 +14,40 @@ Approval buttons call :meth:`Tallybot.submit_tool_outputs`, which streams the re
 Expiry: :meth:`Tallybot.expire_due` (run periodically by :meth:`Tallybot.start_background`) moves
 overdue ``requires_action`` runs to ``expired`` and calls the registered expiry listeners, so an
 adapter can replace its buttons with "expired".
+
+One run at a time per thread: a per-thread lock serialises runs; a message that arrives while a
+run streams is stored at once and answered by the next run (several waiting messages are
+answered together, in order). A message that arrives while a run waits for approval cancels
+that run -- the person moved on -- and is answered by a new one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from core import commands
+from core.assistant import AssistantSpec, load_assistant
+from core.bills import Ledger
+from core.config import Settings
+from core.domain import FileRef, Run, RunStatus, Thread
+from core.engine import ACTIVE, Engine
+from core.errors import FileRejected, UserError
+from core.events import Event, Reply
+from core.files import FileIntake, read_sales_items
+from core.i18n import detect_lang, t
+from core.models.base import Model
+from core.store import Store
+from core.tools.base import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+ExpiryListener = Callable[[Run], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +64,288 @@ class Incoming:
         if self.path is None:
             raise ValueError("Incoming file has neither data nor path")
         return Path(self.path).read_bytes()
+
+
+def build_tools(
+    settings: Settings, store: Store, ledger: Ledger, assistant: AssistantSpec
+) -> tuple[ToolRegistry, list[Any]]:
+    """The registry for ``assistant.tools``, plus the tools that hold resources to close."""
+    from core.tools.bills import bill_tools
+
+    try:
+        from core.tools.code_interpreter import CodeInterpreterTool
+    except ImportError:
+        CodeInterpreterTool = None
+    from core.tools.file_search import FileSearchTool
+
+    wanted = set(assistant.tools)
+    registry = ToolRegistry()
+    closeable: list[Any] = []
+    if "code_interpreter" in wanted and CodeInterpreterTool:
+        interpreter = CodeInterpreterTool(settings)
+        registry.register(interpreter)
+        closeable.append(interpreter)
+    if "file_search" in wanted:
+        registry.register(FileSearchTool(store))
+    for tool in bill_tools(ledger):
+        if tool.name in wanted:
+            registry.register(tool)
+    return registry, closeable
+
+
+class Tallybot:
+    """Settings, store, ledger, file intake and engine, behind the few calls channels need."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        engine: Engine,
+        ledger: Ledger,
+        intake: FileIntake,
+        closeable: Sequence[Any] = (),
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.engine = engine
+        self.ledger = ledger
+        self.intake = intake
+        self._closeable = list(closeable)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._expiry_listeners: list[ExpiryListener] = []
+        self._background: asyncio.Task[None] | None = None
+        self.recovery: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        model: Model | None = None,
+        assistant: AssistantSpec | None = None,
+        tools: ToolRegistry | None = None,
+        recover: bool = True,
+    ) -> Tallybot:
+        """Open the store (applying migrations), build tools and model, recover crashed runs.
+
+        ``model=None`` builds one from settings when a model is configured; otherwise the bot
+        runs model-free (commands only).
+        """
+        settings.ensure_dirs()
+        store = await Store.open(settings.db_url)
+        spec = assistant or load_assistant(settings.assistant)
+        ledger = Ledger(store, settings)
+        closeable: list[Any] = []
+        if tools is None:
+            tools, closeable = build_tools(settings, store, ledger, spec)
+        if model is None and (settings.model_configured or settings.model.startswith("scripted:")):
+            from core.models.provider import build_model
+
+            model = build_model(settings)
+        hooks = []
+        if "file_search" in tools:
+            from core.tools.file_search import index_file
+
+            async def _index(ref: FileRef) -> None:
+                await index_file(store, ref)
+
+            hooks.append(_index)
+        intake = FileIntake(settings, store, on_ingested=hooks)
+        engine = Engine(settings, store, model, tools, spec)
+        bot = cls(settings, store, engine, ledger, intake, closeable)
+        if recover:
+            await bot._recover()
+        return bot
+
+    async def close(self) -> None:
+        if self._background:
+            self._background.cancel()
+            with contextlib.suppress(BaseException):
+                await self._background
+        for task in self.recovery:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        for item in self._closeable:
+            with contextlib.suppress(Exception):
+                await item.aclose()
+        await self.store.close()
+
+    async def __aenter__(self) -> Tallybot:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def model_ready(self) -> bool:
+        return self.engine.model is not None
+
+    def _lock(self, thread_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(thread_id, asyncio.Lock())
+
+    # --- threads and files ---------------------------------------------------------------
+
+    async def thread(self, key: str, *, lang: str | None = None) -> Thread:
+        """The thread for a channel key (created on first use); remembers the language."""
+        thread = await self.store.get_or_create_thread(key, lang=lang)
+        if lang and thread.lang != lang:
+            await self.store.update_thread(thread.id, lang=lang)
+            thread.lang = lang
+        return thread
+
+    async def attach(self, thread: Thread, incoming: Incoming) -> FileRef:
+        """Store a file in the thread (raises FileRejected); sales files teach the catalog."""
+        try:
+            data = incoming.read()
+        except OSError as exc:
+            raise FileRejected(
+                f"cannot read {incoming.name}: {exc.strerror or exc}",
+                zh=f"无法读取文件 {incoming.name}：{exc.strerror or exc}",
+            ) from exc
+        ref = await self.intake.ingest(thread.id, incoming.name, data)
+        if ref.kind == "table":
+            # Prices seen in attached sales files fill /add and amend_bill later.
+            with contextlib.suppress(UserError, ValueError):
+                items = read_sales_items(Path(ref.path), ref.name)
+                await self.ledger.learn_prices(thread.id, items, source=ref.name)
+        return ref
+
+    async def active_run(self, thread_id: str) -> Run | None:
+        runs = await self.store.list_runs(thread_id=thread_id, statuses=ACTIVE)
+        return runs[-1] if runs else None
+
+    # --- messages ------------------------------------------------------------------------
+
+    async def handle(
+        self,
+        key: str,
+        text: str,
+        *,
+        files: Sequence[Incoming] = (),
+        lang: str | None = None,
+        user: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Answer one inbound message: attach files, run a command or a model run."""
+        existing = await self.store.thread_by_key(key)
+        lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
+        thread = await self.thread(key, lang=lang)
+        attached: list[FileRef] = []
+        for incoming in files:
+            try:
+                attached.append(await self.attach(thread, incoming))
+            except FileRejected as exc:
+                yield Reply(exc.localized(lang), kind="error")
+        command = commands.parse(text)
+        if command is not None:
+            async for event in commands.run(self, thread, command, lang, attached):
+                yield event
+            return
+        if not text.strip():
+            for ref in attached:
+                yield Reply(t("file_attached", lang, name=ref.name))
+            return
+        if not self.model_ready:
+            yield Reply(t("no_model", lang), kind="help")
+            return
+        # Persisted before the model is called: nothing a person sent is lost.
+        await self.store.add_message(thread.id, "user", text, file_ids=[f.id for f in attached])
+        async with self._lock(thread.id):
+            waiting = await self.active_run(thread.id)
+            if waiting is not None and waiting.status == RunStatus.REQUIRES_ACTION:
+                await self.engine.cancel(waiting)
+                yield Reply(
+                    "The action waiting for approval was cancelled because a new message came in."
+                    if lang != "zh"
+                    else "收到新消息，等待确认的操作已取消。",
+                    kind="info",
+                )
+            run = await self.engine.create_run(thread)
+            if run is None:
+                return  # an earlier run already answered this message together with others
+            async for event in self.engine.execute(run, thread, lang):
+                yield event
+
+    async def submit_tool_outputs(
+        self, run_id: str, decisions: Mapping[str, bool] | bool, *, lang: str | None = None
+    ) -> AsyncIterator[Event]:
+        """Approve (True) or deny (False) a waiting run's calls, all or by call id; stream on."""
+        run = await self.store.get_run(run_id, with_steps=False)
+        thread = await self.store.get_thread(run.thread_id)
+        lang = lang or thread.lang or "en"
+        async with self._lock(thread.id):
+            async for event in self.engine.submit_tool_outputs(run_id, decisions, thread, lang):
+                yield event
+
+    async def cancel(self, key: str) -> bool:
+        """Stop the thread's active run, if any. True when something was cancelled."""
+        thread = await self.store.thread_by_key(key)
+        if thread is None:
+            return False
+        run = await self.active_run(thread.id)
+        if run is None:
+            return False
+        return await self.engine.cancel(await self.store.get_run(run.id))
+
+    # --- expiry and recovery -------------------------------------------------------------
+
+    def on_expired(self, callback: ExpiryListener) -> None:
+        """Call ``callback(run)`` whenever a run waiting for approval expires."""
+        self._expiry_listeners.append(callback)
+
+    async def expire_due(self) -> list[Run]:
+        expired = await self.engine.expire_due()
+        for run in expired:
+            for listener in self._expiry_listeners:
+                try:
+                    await listener(run)
+                except Exception:  # one adapter's failure must not stop the others
+                    log.exception("expiry listener failed for %s", run.id)
+        return expired
+
+    def start_background(self, interval: float = 5.0) -> None:
+        """Expire overdue approvals every ``interval`` seconds until :meth:`close`."""
+
+        async def _loop() -> None:
+            while True:
+                try:
+                    await self.expire_due()
+                except Exception:
+                    log.exception("expiry sweep failed")
+                await asyncio.sleep(interval)
+
+        if self._background is None:
+            self._background = asyncio.create_task(_loop(), name="tallybot-expiry")
+
+    async def _recover(self) -> None:
+        """Resume runs a crash interrupted; fail them cleanly when no model is configured."""
+        for run in await self.engine.interrupted_runs():
+            await self.engine.prepare_resume(run)
+            if run.status.terminal:
+                continue
+            thread = await self.store.get_thread(run.thread_id)
+            if not self.model_ready:
+                from core.errors import RunError
+
+                async for _ in self.engine._fail(
+                    run,
+                    RunError(
+                        "interrupted by a restart and no model is configured to resume it",
+                        code="interrupted",
+                    ),
+                    thread.lang or "en",
+                    [],
+                    [],
+                ):
+                    pass
+                continue
+            self.recovery.append(asyncio.create_task(self._resume(run, thread)))
+
+    async def _resume(self, run: Run, thread: Thread) -> None:
+        async with self._lock(thread.id):
+            log.info("resuming run %s after restart", run.id)
+            async for _event in self.engine.execute(run, thread, thread.lang or "en"):
+                pass

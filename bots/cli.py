@@ -1,0 +1,321 @@
+"""``tallybot``: the one console script.
+
+    tallybot chat [--thread NAME] [--file PATH]... [--message TEXT] [--json] [--yes|--no]
+    tallybot bills list [--json] | show ID [--json] | export [--format csv|xlsx|json] [--out PATH]
+    tallybot runs list [--thread NAME] [--json] | show RUN_ID [--json]
+    tallybot db upgrade
+    tallybot slack [--port N]
+    tallybot telegram [--port N]
+
+Exit codes: 0 success, 1 the turn or command failed (message on stderr), 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings, load_settings
+from core.domain import Run
+from core.errors import TallybotError, UserError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_json(run: Run, thread_key: str) -> dict[str, Any]:
+    """The Run JSON contract of ``tallybot runs``."""
+    return {
+        "id": run.id,
+        "thread": thread_key,
+        "status": run.status.value,
+        "model": run.model,
+        "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at),
+        "completed_at": _iso(run.completed_at),
+        "failed_at": _iso(run.failed_at),
+        "cancelled_at": _iso(run.cancelled_at),
+        "expires_at": _iso(run.expires_at),
+        "last_error": run.last_error,
+        "usage": run.usage,
+        "steps": [
+            {
+                "id": step.id,
+                "type": step.type.value,
+                "status": step.status.value,
+                "tool_calls": [
+                    {"id": c.id, "name": c.name, "arguments": c.arguments, "output": c.output}
+                    for c in step.tool_calls
+                ],
+                "text": step.text,
+            }
+            for step in run.steps
+        ],
+    }
+
+
+def thread_key(name: str) -> str:
+    """``--thread NAME``: a console thread name, or a full channel key (``slack:...``)."""
+    return name if ":" in name else f"console:{name}"
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+# --- chat ---------------------------------------------------------------------------------
+
+
+async def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.console import ConsoleChannel, print_json
+    from core.app import Tallybot
+
+    files = [Path(p).expanduser() for p in args.file or []]
+    for path in files:
+        if not path.is_file():
+            return _fail(f"file not found: {path}", EXIT_USAGE)
+    approve = True if args.yes else False if args.no else None
+    bot = await Tallybot.open(settings)
+    try:
+        channel = ConsoleChannel(bot, args.thread, quiet=args.json, auto_approve=approve)
+        if args.message is None and not args.json:
+            if files:
+                await channel.turn("", files)
+            await channel.repl()
+            return EXIT_OK
+        result = await channel.turn(args.message or "", files)
+        if args.json:
+            print_json(result.to_json(args.thread))
+        if result.error:
+            if not args.json:
+                print("error: the turn failed (see above)", file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    finally:
+        await bot.close()
+
+
+# --- bills --------------------------------------------------------------------------------
+
+
+async def _bills(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.console import bill_rich_table, print_json
+    from core.bills import Ledger, export_bills
+    from core.store import Store
+
+    store = await Store.open(settings.db_url)
+    try:
+        ledger = Ledger(store, settings)
+        if args.bills_cmd == "list":
+            bills = await ledger.list()
+            if args.json:
+                print_json([b.to_json() for b in bills])
+            else:
+                from rich.console import Console
+                from rich.table import Table
+
+                table = Table(title="Bills")
+                for col in ("id", "thread", "date", "rev", "cost", "revenue", "profit", ""):
+                    table.add_column(
+                        col, justify="right" if col in ("cost", "revenue", "profit") else "left"
+                    )
+                for b in bills:
+                    j = b.to_json()
+                    table.add_row(
+                        str(j["id"]),
+                        j["thread"],
+                        j["date"],
+                        str(j["revision"]),
+                        j["cost"],
+                        j["revenue"],
+                        j["profit"],
+                        j["currency"],
+                    )
+                Console().print(table if bills else "No bills yet.")
+            return EXIT_OK
+        if args.bills_cmd == "show":
+            bill = await ledger.get(args.id)
+            if args.json:
+                print_json(bill.to_json())
+            else:
+                from rich.console import Console
+
+                Console().print(bill_rich_table(bill.to_json(), "en"))
+            return EXIT_OK
+        # export
+        bills = await ledger.list()
+        fmt = args.format
+        out = Path(args.out) if args.out else Path(f"bills.{fmt}")
+        path = export_bills(bills, fmt, out)
+        print(f"exported {len(bills)} bill(s) to {path}")
+        return EXIT_OK
+    finally:
+        await store.close()
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+async def _runs(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.console import print_json
+    from core.store import Store
+
+    store = await Store.open(settings.db_url)
+    try:
+        keys = {t.id: t.key for t in await store.list_threads()}
+        if args.runs_cmd == "list":
+            thread_id = None
+            if args.thread:
+                thread = await store.thread_by_key(thread_key(args.thread))
+                if thread is None:
+                    return _fail(f"no thread named {args.thread}", EXIT_USAGE)
+                thread_id = thread.id
+            runs = await store.list_runs(thread_id=thread_id)
+            if args.json:
+                full = [await store.get_run(r.id) for r in runs]
+                print_json([run_json(r, keys.get(r.thread_id, r.thread_id)) for r in full])
+            else:
+                for r in runs:
+                    err = f"  {r.last_error['code']}" if r.last_error else ""
+                    print(
+                        f"{r.id}  {keys.get(r.thread_id, r.thread_id)}  {r.status.value:<15} "
+                        f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.model}{err}"
+                    )
+                if not runs:
+                    print("No runs yet.")
+            return EXIT_OK
+        run = await store.get_run(args.run_id)
+        data = run_json(run, keys.get(run.thread_id, run.thread_id))
+        if args.json:
+            print_json(data)
+        else:
+            print(f"{run.id} · {data['thread']} · {run.status.value} · {run.model}")
+            for label in (
+                "created_at",
+                "started_at",
+                "completed_at",
+                "failed_at",
+                "cancelled_at",
+                "expires_at",
+            ):
+                if data[label]:
+                    print(f"  {label}: {data[label]}")
+            if run.last_error:
+                print(f"  last_error: {run.last_error}")
+            print(f"  usage: {run.usage}")
+            for i, step in enumerate(data["steps"], 1):
+                print(f"  {i}. {step['type']} ({step['status']}) {step['text'][:120]}")
+                for c in step["tool_calls"]:
+                    print(
+                        f"     → {c['name']}({c['arguments'][:120]}) = {(c['output'] or '')[:120]}"
+                    )
+        return EXIT_OK
+    finally:
+        await store.close()
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from core.store import db
+
+    engine = db.create_engine(settings.db_url)
+    try:
+        await db.upgrade(engine)
+        print(f"database at revision {await db.current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return EXIT_OK
+
+
+# --- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tallybot",
+        description="Self-hosted data-analyst chat bot: sales CSV in, analysis and bills out.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--thread", default="default", help="persistent console thread name")
+    chat.add_argument("--file", action="append", metavar="PATH", help="attach a file (repeatable)")
+    chat.add_argument("--message", help="send one message and exit (no REPL)")
+    chat.add_argument("--json", action="store_true", help="print one JSON object for the turn")
+    decide = chat.add_mutually_exclusive_group()
+    decide.add_argument("--yes", action="store_true", help="approve pending actions")
+    decide.add_argument("--no", action="store_true", help="deny pending actions")
+
+    bills = sub.add_parser("bills", help="list, show and export saved bills")
+    bsub = bills.add_subparsers(dest="bills_cmd", required=True)
+    bl = bsub.add_parser("list")
+    bl.add_argument("--json", action="store_true")
+    bs = bsub.add_parser("show")
+    bs.add_argument("id", type=int)
+    bs.add_argument("--json", action="store_true")
+    be = bsub.add_parser("export")
+    be.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv")
+    be.add_argument("--out", help="output path (default bills.FORMAT)")
+
+    runs = sub.add_parser("runs", help="inspect runs and their steps")
+    rsub = runs.add_subparsers(dest="runs_cmd", required=True)
+    rl = rsub.add_parser("list")
+    rl.add_argument("--thread", help="console thread name or channel key")
+    rl.add_argument("--json", action="store_true")
+    rs = rsub.add_parser("show")
+    rs.add_argument("run_id")
+    rs.add_argument("--json", action="store_true")
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="db_cmd", required=True)
+    dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
+
+    for name in ("slack", "telegram"):
+        try:
+            module = __import__(f"bots.{name}.cli", fromlist=["add_parser"])
+        except ImportError:
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+_HANDLERS = {"chat": _chat, "bills": _bills, "runs": _runs, "db": _db}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic ValidationError: a bad TALLYBOT_* value
+        return _fail(f"invalid settings: {exc}", EXIT_USAGE)
+    try:
+        handler = _HANDLERS.get(args.command)
+        if handler is None:
+            module = __import__(f"bots.{args.command}.cli", fromlist=["run"])
+            return int(module.run(args) or 0)
+        return asyncio.run(handler(settings, args))
+    except UserError as exc:
+        return _fail(exc.message, EXIT_USAGE)
+    except TallybotError as exc:
+        return _fail(exc.message)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
