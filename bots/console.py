@@ -179,14 +179,14 @@ class ConsoleChannel:
                             status.stop()
                             status = None
                         if is_error and not self.quiet:
-                            out.print(f"[yellow]! {name}: {output[:300]}[/yellow]", markup=True)
+                            out.print(f"! {name}: {output[:300]}", markup=False, style="yellow")
                     case FileProduced(path=path, name=name):
                         result.files.append(path)
                         if not self.quiet:
                             if streaming:
                                 out.print()
                                 streaming = False
-                            out.print(f"[cyan]📎 {name}[/cyan] → {path}")
+                            out.print(f"📎 {name} → {path}", markup=False, style="cyan")
                     case ApprovalRequired():
                         result.run_id = event.run_id
                         result.status = RunStatus.REQUIRES_ACTION.value
@@ -204,7 +204,7 @@ class ConsoleChannel:
                                 if streaming:
                                     out.print()
                                 color = "red" if st == RunStatus.FAILED else "yellow"
-                                out.print(f"[{color}]{text}[/{color}]", markup=True)
+                                out.print(text, markup=False, style=color)
                                 streaming = False
                     case Reply(text=text, kind=kind, bill=bill, bills_changed=bills):
                         for b in bills:
@@ -219,7 +219,7 @@ class ConsoleChannel:
                         if bill is not None:
                             out.print(bill_rich_table(bill, lang))
                         elif kind == "error":
-                            out.print(f"[red]{text}[/red]", markup=False, style="red")
+                            out.print(text, markup=False, style="red")
                         else:
                             out.print(text, markup=False)
         finally:
@@ -272,7 +272,7 @@ class ConsoleChannel:
                 raw = line[len("/file") :].strip()
                 path = Path(raw).expanduser()
                 if not raw or not path.is_file():
-                    out.print(f"[red]error: file not found: {raw or '(none)'}[/red]")
+                    out.print(f"error: file not found: {raw or '(none)'}", markup=False, style="red")
                     continue
                 await self.turn("", [path])
                 continue
