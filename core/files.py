@@ -994,49 +994,24 @@ def extract_text(path: Path, kind: str) -> str:
 
 # --- sales items for /bill -----------------------------------------------------------------
 
+# Shown to people as written here; matched after _norm_header (case, spaces, "_", units).
 _FIELDS: dict[str, tuple[str, ...]] = {
     "name": (
-        "花名",
-        "品名",
-        "商品",
-        "名称",
-        "商品名称",
-        "品种",
-        "花卉",
-        "name",
-        "item",
-        "flower",
-        "product",
-        "itemname",
-        "productname",
-        "flowername",
+        "花名", "品名", "商品", "名称", "商品名称", "品种", "花卉",
+        "name", "item", "flower", "product", "item_name", "product_name", "flower_name",
     ),
-    "quantity": ("数量", "销量", "销售数量", "件数", "qty", "quantity", "count", "sold", "units"),
+    "quantity": (
+        "数量", "销量", "销售数量", "件数", "qty", "quantity", "count", "sold", "units",
+    ),
     "unit_cost": (
-        "进价",
-        "成本",
-        "成本价",
-        "单位成本",
-        "进货价",
-        "采购价",
-        "unitcost",
-        "cost",
-        "costprice",
-        "purchaseprice",
+        "进价", "成本", "成本价", "单位成本", "进货价", "采购价",
+        "unit_cost", "cost", "cost_price", "purchase_price",
     ),
     "unit_price": (
-        "售价",
-        "单价",
-        "零售价",
-        "销售价",
-        "卖价",
-        "unitprice",
-        "price",
-        "saleprice",
-        "sellingprice",
-        "retailprice",
+        "售价", "单价", "零售价", "销售价", "卖价",
+        "unit_price", "price", "sale_price", "selling_price", "retail_price",
     ),
-}
+}  # fmt: skip
 _FIELD_EN = {
     "name": "name",
     "quantity": "quantity",
@@ -1069,8 +1044,9 @@ def _map_columns(header: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     normalised = [_norm_header(h) for h in header]
     for fld, names in _FIELDS.items():
+        accepted = {_norm_header(n) for n in names}
         for i, h in enumerate(normalised):
-            if h in names and i not in found.values():
+            if h in accepted and i not in found.values():
                 found[fld] = i
                 break
     return found
