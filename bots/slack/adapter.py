@@ -197,7 +197,9 @@ class SlackAdapter:
         self._spawn(self._assistant_thread_started(body), "assistant_thread_started")
 
     async def _on_context_changed(self) -> None:
-        """The panel moved to another channel; tallybot keeps no per-channel context."""
+        """The panel moved to another channel; tallybot keeps no per-channel context, but the
+        event must be acked (bolt does) or Slack retries it."""
+        self.stats["received"] += 1
 
     async def _on_slash(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()

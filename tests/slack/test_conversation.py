@@ -128,3 +128,11 @@ async def test_mention_and_message_for_one_post_answer_once(
     await slack.event(twin)
     assert len(model.requests) == 2
     assert [m.text for m in slack.fake.thread(p.CHANNEL, root)] == ["First.", "Second."]
+
+
+async def test_assistant_context_change_is_acked_and_changes_nothing(slack: Harness) -> None:
+    changed = p.assistant_thread_started()
+    changed["event"]["type"] = "assistant_thread_context_changed"
+    ack = await slack.event(changed)
+    assert ack["envelope_id"] and slack.adapter.stats["failed"] == 0
+    assert not [c for c in slack.fake.calls if c.method.startswith(("chat.", "assistant."))]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from core.config import Settings
 from core.models.scripted import ScriptedModel, call, text
 
@@ -191,3 +193,27 @@ async def test_team_allowlist(
         assert h.adapter.stats["refused"] == 1 and not model.requests
     finally:
         await close_harness(h)
+
+
+def _has_interpreter() -> bool:
+    try:
+        from core.tools.code_interpreter import CodeInterpreterTool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_interpreter(), reason="code interpreter not in this tree yet")
+async def test_interpreter_chart_is_uploaded_into_the_thread(
+    slack: Harness, model: ScriptedModel
+) -> None:
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.bar(['玫瑰', '百合'], [40, 12])\nplt.title('利润')\nplt.show()\n"
+    )
+    model.add([call("code_interpreter", {"code": code})], text("图表如上。"))
+    mention = p.app_mention("画出各花的利润")
+    await slack.event(mention)
+    root = mention["event"]["ts"]
+    charts = [u for u in slack.fake.uploads.values() if u.get("thread_ts") == root]
+    assert charts and charts[0]["data"].startswith(b"\x89PNG")
