@@ -164,16 +164,13 @@ class Responder:
                 )
                 self._shown = preview
                 return
-            except (EndPointNotFound, InvalidToken) as exc:
-                self._drafts_unavailable(exc)
-            except BadRequest as exc:
-                if "method" not in exc.message.lower():
-                    log.info("draft refused (%s); streaming by edits instead", exc.message)
+            except (EndPointNotFound, InvalidToken, BadRequest) as exc:
+                # 404 from a server that predates drafts (PTB maps it to InvalidToken), or a
+                # 400 for a chat that cannot take drafts: edits work everywhere.
                 self._drafts_unavailable(exc)
         await self._stream_by_edit(preview)
 
     def _drafts_unavailable(self, exc: TelegramError) -> None:
-        # An older or local Bot API server without drafts: edits work everywhere.
         log.info("sendMessageDraft unavailable (%s); streaming by edits", exc)
         self.adapter.drafts_supported = False
 
