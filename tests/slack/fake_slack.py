@@ -160,7 +160,11 @@ class FakeSlack:
 
     def thread(self, channel: str, thread_ts: str | None) -> list[Message]:
         """Messages the bot posted in a thread (``None``: the channel's top level)."""
-        return [m for m in self.messages if m.channel == channel and m.thread_ts == thread_ts]
+        return [
+            m
+            for m in self.messages
+            if m.channel == channel and m.thread_ts == thread_ts and m.user == BOT_USER
+        ]
 
     def find(self, channel: str, ts: str) -> Message:
         for m in self.messages:
