@@ -1,0 +1,468 @@
+"""The local-process backend: one Python subprocess per thread, jailed with Linux namespaces
+when the OS allows, fenced by an audit hook when it does not.
+
+Isolation modes (see :func:`sandbox_mode`):
+
+``namespaces``
+    Needs Linux, root (or CAP_SYS_ADMIN) and the util-linux ``unshare`` command. Each kernel
+    gets fresh mount, network, pid, ipc and uts namespaces; a new root made of read-only bind
+    mounts (/usr, the Python install), a synthetic /etc, /dev/{null,zero,random,urandom,full},
+    its own /proc, a 64 MiB private /tmp and the thread folder at ``/mnt/data`` (also its cwd
+    and HOME). It then runs as a uid of its own (no capabilities, ``no_new_privs``, nosuid
+    mounts) under RLIMIT_AS/CPU/NPROC/FSIZE/NOFILE. The network namespace has only a loopback
+    that is down, so nothing can be reached, not even the host's 127.0.0.1.
+
+``audit``
+    The fallback everywhere else (not root, no ``unshare``, a container without
+    CAP_SYS_ADMIN). Same resource limits, same scrubbed environment, cwd = the thread folder, a
+    uid of its own when running as root and the Python install is world-readable, plus a
+    ``sys.addaudithook`` fence that refuses sockets, process creation, signals to other
+    processes, ctypes and file access outside the folder (symlinks are resolved first).
+    An audit hook is not a security boundary against a determined attacker (it is Python-level
+    only); it stops accidents and casual attempts. ``/mnt/data`` does not exist in this mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from core.tools.code_interpreter.backend import (
+    ExecOutcome,
+    KernelDied,
+    KernelProtocolError,
+    KernelStartError,
+    KernelTimeout,
+)
+
+if TYPE_CHECKING:
+    from core.config import Settings
+
+log = logging.getLogger(__name__)
+
+KERNEL_SCRIPT = Path(__file__).with_name("kernel.py")
+Mode = Literal["namespaces", "audit"]
+# Kernels run as uids nobody else uses, one per kernel, so the per-uid process limit and file
+# ownership separate them. Far above the usual 1000-60000 range of real accounts.
+UID_BASE = 2_000_000
+UID_SLOTS = 50_000
+START_TIMEOUT = 60.0  # a cold start imports pandas + matplotlib; slow disks need the margin
+LIFETIME_CPU_SECONDS = 6 * 3600  # hard RLIMIT_CPU over a kernel's whole life
+NPROC_LIMIT = 64
+UNSHARE_ARGS = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child")
+
+
+@functools.cache
+def _namespaces_available() -> tuple[bool, str]:
+    """Probe once whether this process can build the namespaces jail."""
+    if not sys.platform.startswith("linux"):
+        return False, "not Linux"
+    if os.geteuid() != 0:
+        return False, "not running as root (mount namespaces and uid changes need it)"
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False, "the util-linux 'unshare' command is missing"
+    try:
+        probe = subprocess.run(
+            [unshare, *UNSHARE_ARGS, "--mount-proc", "--", "true"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"unshare failed: {exc}"
+    if probe.returncode != 0:
+        return False, f"unshare failed: {probe.stderr.decode(errors='replace').strip()[:200]}"
+    return True, "ok"
+
+
+def sandbox_mode(preference: str = "auto") -> Mode:
+    """The isolation this machine gives: ``namespaces`` when possible, else ``audit``.
+
+    ``preference`` ``"audit"`` forces the fallback; ``"namespaces"`` insists and raises
+    :class:`RuntimeError` when the OS cannot provide it.
+    """
+    if preference == "audit":
+        return "audit"
+    ok, why = _namespaces_available()
+    if preference == "namespaces" and not ok:
+        raise RuntimeError(f"namespaces sandbox unavailable: {why}")
+    return "namespaces" if ok else "audit"
+
+
+def _world_traversable(path: Path) -> bool:
+    """Whether another uid could reach ``path`` (every ancestor o+x)."""
+    path = path.resolve()
+    for part in [path, *path.parents]:
+        try:
+            if not part.stat().st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def scrubbed_env(home: str, mplconfig: str, tmpdir: str | None) -> dict[str, str]:
+    """The whole environment a kernel gets: nothing inherited, so no keys or tokens."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": mplconfig,
+        # One BLAS thread: each extra thread costs address space under RLIMIT_AS and counts
+        # against RLIMIT_NPROC.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMEXPR_MAX_THREADS": "1",
+    }
+    if tmpdir:
+        env["TMPDIR"] = tmpdir
+    return env
+
+
+class LocalKernel:
+    """One kernel subprocess and its framed pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, mode: Mode, ready: dict[str, Any]):
+        self.id = uuid.uuid4().hex[:12]
+        self.proc = proc
+        self.mode = mode
+        self.ready = ready
+        self.workdir: Path | None = None
+        self.uid: int | None = None
+        self.jail_root: Path | None = None
+        self.stderr_tail = b""
+        self._stderr_task: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    def describe_exit(self) -> str:
+        code = self.proc.returncode
+        if code is None:
+            return "still running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        if self.mode == "namespaces" and code > 128:
+            # unshare reports its child's death by signal N as exit status 128 + N.
+            try:
+                return f"killed by {signal.Signals(code - 128).name}"
+            except ValueError:
+                pass
+        return f"exited with status {code}"
+
+
+class LocalProcessBackend:
+    """Kernels as local subprocesses (see the module docstring for the two isolation modes)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        mode: str = "auto",
+        file_size_mb: int = 256,
+        nproc: int = NPROC_LIMIT,
+    ) -> None:
+        self.settings = settings
+        self._mode: Mode = sandbox_mode(mode)
+        self.file_size_mb = file_size_mb
+        self.nproc = nproc
+        self._uids = itertools.cycle(range(UID_BASE, UID_BASE + UID_SLOTS))
+        self._uids_in_use: set[int] = set()
+        self.staging_dir = settings.sandbox_dir / ".staging"
+        self.mplconfig_dir = settings.sandbox_dir / ".mplconfig"
+        # Largest reply frame accepted: stdout and result are capped inside, JSON escaping can
+        # grow text up to 6x (\uXXXX); anything beyond is a misbehaving kernel.
+        self.max_frame = 6 * (settings.sandbox_max_output + 16_000) + 64_000
+
+    # --- facts ----------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "mode": self._mode,
+            "why_not_namespaces": None
+            if self._mode == "namespaces"
+            else _namespaces_available()[1],
+            "memory_mb": self.settings.sandbox_memory_mb,
+            "timeout_s": self.settings.sandbox_timeout,
+            "file_size_mb": self.file_size_mb,
+            "nproc": self.nproc,
+        }
+
+    def _drops_uid(self) -> bool:
+        if os.geteuid() != 0:
+            return False
+        if self._mode == "namespaces":
+            return True
+        # Audit mode: the new uid must still reach Python and the thread folder on the host.
+        prefixes = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve()}
+        return all(_world_traversable(p) for p in prefixes) and _world_traversable(
+            self.settings.sandbox_dir
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def prestart(self) -> LocalKernel:
+        """Start a warm kernel in an empty staging folder (it sees no thread until bound)."""
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.mplconfig_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-I", str(KERNEL_SCRIPT)]
+        if self._mode == "namespaces":
+            unshare = shutil.which("unshare") or "unshare"
+            cmd = [unshare, *UNSHARE_ARGS, "--", *cmd]
+        env = scrubbed_env(str(self.staging_dir), str(self.mplconfig_dir), None)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=self.staging_dir,
+                env=env,
+                # Own process group: the kernel cannot signal ours by group, and we can kill
+                # the whole group (unshare + kernel) at once.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise KernelStartError(f"could not start the Python sandbox: {exc}") from exc
+        kernel = LocalKernel(proc, self._mode, {})
+        kernel._stderr_task = asyncio.create_task(self._drain_stderr(kernel))
+        try:
+            ready = await asyncio.wait_for(self._recv(kernel), START_TIMEOUT)
+        except (TimeoutError, KernelDied, KernelProtocolError) as exc:
+            await self.shutdown(kernel)
+            raise KernelStartError(
+                f"the Python sandbox did not start ({exc or type(exc).__name__}): "
+                f"{kernel.stderr_tail.decode(errors='replace')[-500:]}"
+            ) from exc
+        if ready.get("op") != "ready":
+            await self.shutdown(kernel)
+            raise KernelStartError(f"the Python sandbox sent {ready!r} instead of ready")
+        kernel.ready = ready
+        return kernel
+
+    async def bind(self, kernel: LocalKernel, workdir: Path) -> None:  # type: ignore[override]
+        """Jail a warm kernel into ``workdir``: after this it only ever sees that folder."""
+        workdir = workdir.resolve()
+        uid = self._next_uid() if self._drops_uid() else None
+        await asyncio.to_thread(self._prepare_workdir, workdir, uid)
+        jail_root: Path | None = None
+        if self._mode == "namespaces":
+            jail_root = self.staging_dir / f"jail-{kernel.id}"
+            jail_root.mkdir(parents=True, exist_ok=True)
+        home = "/mnt/data" if self._mode == "namespaces" else str(workdir)
+        tmpdir = "/tmp" if self._mode == "namespaces" else None
+        read_roots = sorted(
+            {
+                sys.prefix,
+                sys.base_prefix,
+                sys.exec_prefix,
+                os.path.dirname(os.path.realpath(sys.executable)),
+                str(self.mplconfig_dir),
+                "/usr/share",
+                "/usr/lib",
+                "/usr/local/share/fonts",
+                "/dev/urandom",
+                "/dev/null",
+                "/proc/self",
+            }
+        )
+        req = {
+            "op": "claim",
+            "mode": self._mode,
+            "workdir": str(workdir),
+            "jail_root": str(jail_root) if jail_root else None,
+            "uid": uid,
+            "gid": uid,
+            "env": scrubbed_env(
+                home, "/tmp/matplotlib" if tmpdir else str(self.mplconfig_dir), tmpdir
+            ),
+            "memory_mb": self.settings.sandbox_memory_mb,
+            "cpu_seconds": LIFETIME_CPU_SECONDS,
+            "fsize_mb": self.file_size_mb,
+            "nproc": self.nproc if uid is not None else None,
+            # Namespaces mode: what to bind read-only into the new root, what to hide there.
+            "ro_paths": sorted({sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)}),
+            "hide_paths": [str(self.settings.data_dir.resolve())],
+            # Audit mode: what the hook lets the code read besides its folder, and never.
+            "read_roots": read_roots,
+            "deny_roots": [str(self.settings.data_dir.resolve())],
+        }
+        kernel.workdir = workdir
+        kernel.uid = uid
+        kernel.jail_root = jail_root
+        try:
+            await self._send(kernel, req)
+            reply = await asyncio.wait_for(self._recv(kernel), START_TIMEOUT)
+        except (TimeoutError, KernelDied, KernelProtocolError, OSError) as exc:
+            await self.shutdown(kernel)
+            raise KernelStartError(f"could not confine the Python sandbox: {exc}") from exc
+        if not reply.get("ok"):
+            await self.shutdown(kernel)
+            raise KernelStartError(f"could not confine the Python sandbox: {reply.get('message')}")
+
+    async def start(self, workdir: Path) -> LocalKernel:
+        kernel = await self.prestart()
+        await self.bind(kernel, workdir)
+        return kernel
+
+    async def execute(  # type: ignore[override]
+        self, kernel: LocalKernel, code: str, *, time_limit: float
+    ) -> ExecOutcome:
+        req = {
+            "op": "exec",
+            "code": code,
+            "max_output": self.settings.sandbox_max_output,
+            "max_result": min(8000, self.settings.sandbox_max_output),
+            "cpu_seconds": math.ceil(time_limit) + 1,
+        }
+        try:
+            await self._send(kernel, req)
+            reply = await asyncio.wait_for(self._recv(kernel), time_limit)
+        except TimeoutError:
+            await self.shutdown(kernel)
+            raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from None
+        except (KernelDied, OSError) as exc:
+            await self.shutdown(kernel)
+            raise KernelDied(f"the Python process {kernel.describe_exit()}") from exc
+        except KernelProtocolError:
+            await self.shutdown(kernel)
+            raise
+        if "stdout" not in reply:
+            await self.shutdown(kernel)
+            raise KernelProtocolError(f"unexpected reply from the kernel: {str(reply)[:200]}")
+        return ExecOutcome(
+            stdout=str(reply.get("stdout") or ""),
+            result=reply.get("result"),
+            error=reply.get("error"),
+            figures=[str(f) for f in reply.get("figures") or []],
+        )
+
+    async def shutdown(self, kernel: LocalKernel) -> None:  # type: ignore[override]
+        proc = kernel.proc
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), 10)
+        if kernel.uid is not None:
+            # A child that escaped the process group (setsid) still runs as this uid; in
+            # namespaces mode the pid namespace already took it down with the kernel.
+            await asyncio.to_thread(_kill_uid, kernel.uid)
+            self._uids_in_use.discard(kernel.uid)
+        if kernel._stderr_task is not None:
+            kernel._stderr_task.cancel()
+            with contextlib.suppress(BaseException):
+                await kernel._stderr_task
+        if kernel.jail_root is not None:
+            with contextlib.suppress(OSError):
+                kernel.jail_root.rmdir()
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _next_uid(self) -> int:
+        for _ in range(UID_SLOTS):
+            uid = next(self._uids)
+            if uid not in self._uids_in_use:
+                self._uids_in_use.add(uid)
+                return uid
+        raise KernelStartError("no free sandbox uid")
+
+    @staticmethod
+    def _prepare_workdir(workdir: Path, uid: int | None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        if uid is None:
+            return
+        # The kernel's uid owns the folder (and only it may enter); root, the bot, still can.
+        for dirpath, dirnames, filenames in os.walk(workdir):
+            for name in dirnames + filenames:
+                with contextlib.suppress(OSError):
+                    os.lchown(os.path.join(dirpath, name), uid, uid)
+        os.chown(workdir, uid, uid)
+        os.chmod(workdir, 0o700)
+
+    async def _send(self, kernel: LocalKernel, msg: dict[str, Any]) -> None:
+        stdin = kernel.proc.stdin
+        if stdin is None or not kernel.alive:
+            raise KernelDied("kernel is not running")
+        data = json.dumps(msg, ensure_ascii=False).encode("utf-8")
+        stdin.write(struct.pack(">I", len(data)) + data)
+        try:
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise KernelDied("kernel closed its input") from exc
+
+    async def _recv(self, kernel: LocalKernel) -> dict[str, Any]:
+        stdout = kernel.proc.stdout
+        assert stdout is not None
+        try:
+            header = await stdout.readexactly(4)
+            (size,) = struct.unpack(">I", header)
+            if size > self.max_frame:
+                raise KernelProtocolError(f"reply of {size} bytes exceeds {self.max_frame}")
+            body = await stdout.readexactly(size)
+        except asyncio.IncompleteReadError as exc:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(kernel.proc.wait(), 5)
+            raise KernelDied(kernel.describe_exit()) from exc
+        try:
+            msg = json.loads(body.decode("utf-8"))
+        except ValueError as exc:
+            raise KernelProtocolError("reply is not JSON") from exc
+        if not isinstance(msg, dict):
+            raise KernelProtocolError("reply is not an object")
+        return msg
+
+    @staticmethod
+    async def _drain_stderr(kernel: LocalKernel) -> None:
+        """Keep the last few KiB of whatever reaches the real stderr (start-up failures)."""
+        stream = kernel.proc.stderr
+        if stream is None:
+            return
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                return
+            kernel.stderr_tail = (kernel.stderr_tail + chunk)[-4096:]
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process owned by ``uid`` (sandbox uids are never shared)."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
