@@ -40,6 +40,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from core.config import Settings
@@ -514,17 +515,17 @@ def _cell_text(value: Any) -> str:
 
 def _grid_from_rows(raw: Sequence[Sequence[str]], fmt: str, first_row: int = 1) -> _Grid:
     """Split header from data: the first non-empty row is the header; blank rows are dropped."""
-    numbered = [(first_row + i, list(r)) for i, r in enumerate(raw)]
-    nonblank = [(n, r) for n, r in numbered if any(c.strip() for c in r)]
-    if not nonblank:
+    # "".join(...).strip() is the cheap test for a blank row: this runs once per row.
+    blank = ["".join(r).strip() == "" for r in raw]
+    keep = [i for i, b in enumerate(blank) if not b]
+    if not keep:
         return _Grid(header=[], rows=[], row_numbers=[], format=fmt)
-    (_, header), body = nonblank[0], nonblank[1:]
-    first, last = nonblank[0][0], nonblank[-1][0]
-    blank_inside = sum(1 for n, r in numbered if first < n < last and not any(c.strip() for c in r))
+    first, last = keep[0], keep[-1]
+    blank_inside = sum(blank[first:last])
     grid = _Grid(
-        header=list(header),
-        rows=[r for _, r in body],
-        row_numbers=[n for n, _ in body],
+        header=list(raw[first]),
+        rows=[list(raw[i]) for i in keep[1:]],
+        row_numbers=[first_row + i for i in keep[1:]],
         format=fmt,
     )
     if blank_inside:
@@ -705,12 +706,15 @@ def _clean_header(grid: _Grid) -> None:
     width = max([len(grid.header), *(len(r) for r in grid.rows)], default=0)
     header = [_INVISIBLE.sub(" ", h).strip() for h in grid.header]
     header += [""] * (width - len(header))
-    rows = [r + [""] * (width - len(r)) for r in grid.rows]
+    rows = grid.rows
+    if any(len(r) != width for r in rows):
+        rows = [r + [""] * (width - len(r)) for r in rows]
     # A column with neither header nor data (trailing commas) is noise, not a column.
     keep = [i for i in range(width) if header[i] or any(r[i].strip() for r in rows)]
     dropped = width - len(keep)
     header = [header[i] for i in keep]
-    rows = [[r[i] for i in keep] for r in rows]
+    if dropped:
+        rows = [[r[i] for i in keep] for r in rows]
     notes = []
     if dropped:
         notes.append(f"{dropped} empty columns dropped")
@@ -741,7 +745,6 @@ _MISSING = {"", "n/a", "#n/a", "nan", "null", "none", "-", "--", "—", "#null!"
 _PLAIN_NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _CURRENCY = re.compile(r"^([+-]?)[¥￥$€£]\s*")
-_INTEGER = re.compile(r"^[+-]?\d+$")
 
 
 def _number_text(cell: str) -> tuple[str | None, bool, bool]:
@@ -776,62 +779,108 @@ class LoadedTable:
     notes: list[str] = field(default_factory=list)
 
 
+_NUMBER = re.compile(
+    r"[+-]?(?:[¥￥$€£]\s*)?"
+    r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
+)
+
+
+_MISSING_MAX = max(len(m) for m in _MISSING)
+
+
+def _convert(cells: list[str | None]) -> tuple[Any, dict[str, bool]]:
+    """One column of stripped text (missing as None) to numbers when every present cell is one.
+
+    A 50 MB upload has millions of cells, so the common case goes through
+    ``pandas.to_numeric`` (compiled) and the regular expression only sees the cells it could
+    not parse (thousands separators, currency signs) and a first sample for the early exit.
+    Returns the array and flags for the notes (thousands, currency, zeros, formula).
+    """
+    present = [c for c in cells if c is not None]
+    flags = {
+        "formula": any(c.startswith("=") for c in present),
+        "thousands": False,
+        "currency": False,
+        "zeros": False,
+    }
+
+    def as_text() -> tuple[Any, dict[str, bool]]:
+        return pd.array(cells, dtype="str"), flags
+
+    if not present or not all(_NUMBER.fullmatch(c) for c in present[:50]):
+        return as_text()
+    nums = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
+    failed = np.flatnonzero(nums.isna().to_numpy())
+    if len(failed):
+        fixed = list(present)
+        for i in failed:
+            text = present[i]
+            if not _NUMBER.fullmatch(text):
+                return as_text()
+            flags["thousands"] |= "," in text
+            flags["currency"] |= bool(re.search(r"[¥￥$€£]", text))
+            fixed[i] = re.sub(r"[¥￥$€£\s,]", "", text)
+        present = fixed
+        nums = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
+        if nums.isna().any():
+            return as_text()
+    if not np.isfinite(nums.to_numpy(dtype="float64")).all():
+        return as_text()  # "inf", "Infinity": to_numeric takes them, people do not mean them
+    # "00123" is a code (zip, SKU), not the number 123: keep it as text.
+    if any(
+        len(c) > 1 and c.lstrip("+-")[:1] == "0" and c.lstrip("+-")[1:2].isdigit() for c in present
+    ):
+        flags["zeros"] = True
+        return as_text()
+    index = [i for i, c in enumerate(cells) if c is not None]
+    if nums.dtype.kind in "iu" and not any(("." in c or "e" in c.lower()) for c in present):
+        if len(index) == len(cells):
+            return nums.to_numpy(dtype="int64"), flags
+        out = pd.array([pd.NA] * len(cells), dtype="Int64")
+        out[index] = nums.to_numpy(dtype="int64")
+        return out, flags
+    floats = np.full(len(cells), np.nan)
+    floats[index] = nums.to_numpy(dtype="float64")
+    return floats, flags
+
+
 def _to_frame(grid: _Grid) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     columns: dict[str, Any] = {}
     missing_tokens: Counter[str] = Counter()
-    thousands_cols: list[str] = []
-    currency_cols: list[str] = []
-    zero_cols: list[str] = []
-    formula_cols: list[str] = []
-    for j, col in enumerate(grid.header):
-        cells = [r[j].strip() for r in grid.rows]
-        missing = [c.lower() in _MISSING for c in cells]
-        for c, is_missing in zip(cells, missing, strict=True):
-            if is_missing and c:
+    flagged: dict[str, list[str]] = {"thousands": [], "currency": [], "zeros": [], "formula": []}
+    transposed = list(zip(*grid.rows, strict=True)) if grid.rows else [()] * len(grid.header)
+    for col, raw in zip(grid.header, transposed, strict=True):
+        cells: list[str | None] = []
+        for value in raw:
+            c = value.strip()
+            if not c:
+                cells.append(None)
+            elif len(c) <= _MISSING_MAX and c.lower() in _MISSING:
                 missing_tokens[c] += 1
-        present = [c for c, m in zip(cells, missing, strict=True) if not m]
-        if any(c.startswith("=") for c in present):
-            formula_cols.append(col)
-        parsed = [_number_text(c) for c in present]
-        numeric = bool(present) and all(p[0] is not None for p in parsed)
-        # "00123" is a code (zip, SKU), not the number 123: keep it as text.
-        if numeric and any(re.match(r"^[+-]?0\d", p[0] or "") for p in parsed):
-            numeric = False
-            zero_cols.append(col)
-        if not numeric:
-            columns[col] = pd.array(
-                [None if m else c for c, m in zip(cells, missing, strict=True)], dtype="str"
-            )
-            continue
-        if any(p[1] for p in parsed):
-            thousands_cols.append(col)
-        if any(p[2] for p in parsed):
-            currency_cols.append(col)
-        values = iter([p[0] for p in parsed])
-        texts = [None if m else next(values) for m in missing]
-        if all(t is None or _INTEGER.match(t) for t in texts):
-            ints = [None if t is None else int(t) for t in texts]
-            columns[col] = pd.array(ints, dtype="Int64" if None in ints else "int64")
-        else:
-            columns[col] = pd.array(
-                [float("nan") if t is None else float(t) for t in texts], dtype="float64"
-            )
+                cells.append(None)
+            else:
+                cells.append(c)
+        array, flags = _convert(cells)
+        columns[col] = array
+        for flag, on in flags.items():
+            if on:
+                flagged[flag].append(col)
     df = pd.DataFrame(columns, columns=grid.header)
-    if thousands_cols:
-        notes.append(f"thousands separators removed in columns {thousands_cols}")
-    if currency_cols:
-        notes.append(f"currency signs removed in columns {currency_cols}")
+    if flagged["thousands"]:
+        notes.append(f"thousands separators removed in columns {flagged['thousands']}")
+    if flagged["currency"]:
+        notes.append(f"currency signs removed in columns {flagged['currency']}")
     if missing_tokens:
         total = sum(missing_tokens.values())
         shown = ", ".join(repr(t) for t, _ in missing_tokens.most_common(5))
         notes.append(f"{total} cells like {shown} treated as missing")
-    if zero_cols:
-        notes.append(f"columns {zero_cols} kept as text (leading zeros)")
-    if formula_cols:
+    if flagged["zeros"]:
+        notes.append(f"columns {flagged['zeros']} kept as text (leading zeros)")
+    if flagged["formula"]:
         notes.append(
-            f"formula-like cells (starting with '=') in columns {formula_cols} kept as plain "
-            "text, not evaluated"
+            f"formula-like cells (starting with '=') in columns {flagged['formula']} kept as "
+            "plain text, not evaluated"
         )
     return df, notes
 
