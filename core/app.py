@@ -71,17 +71,13 @@ def build_tools(
 ) -> tuple[ToolRegistry, list[Any]]:
     """The registry for ``assistant.tools``, plus the tools that hold resources to close."""
     from core.tools.bills import bill_tools
-
-    try:
-        from core.tools.code_interpreter import CodeInterpreterTool
-    except ImportError:
-        CodeInterpreterTool = None
+    from core.tools.code_interpreter import CodeInterpreterTool
     from core.tools.file_search import FileSearchTool
 
     wanted = set(assistant.tools)
     registry = ToolRegistry()
     closeable: list[Any] = []
-    if "code_interpreter" in wanted and CodeInterpreterTool:
+    if "code_interpreter" in wanted:
         interpreter = CodeInterpreterTool(settings)
         registry.register(interpreter)
         closeable.append(interpreter)
@@ -256,13 +252,8 @@ class Tallybot:
         async with self._lock(thread.id):
             waiting = await self.active_run(thread.id)
             if waiting is not None and waiting.status == RunStatus.REQUIRES_ACTION:
-                await self.engine.cancel(waiting)
-                yield Reply(
-                    "The action waiting for approval was cancelled because a new message came in."
-                    if lang != "zh"
-                    else "收到新消息，等待确认的操作已取消。",
-                    kind="info",
-                )
+                await self._withdraw(waiting)
+                yield Reply(t("cancelled_for_new_message", lang), kind="info")
             run = await self.engine.create_run(thread)
             if run is None:
                 return  # an earlier run already answered this message together with others
@@ -288,23 +279,38 @@ class Tallybot:
         run = await self.active_run(thread.id)
         if run is None:
             return False
+        if run.status == RunStatus.REQUIRES_ACTION:
+            return await self._withdraw(run)
         return await self.engine.cancel(await self.store.get_run(run.id))
+
+    async def _withdraw(self, run: Run) -> bool:
+        """Cancel a run that waits for approval and tell the channels, as for an expiry."""
+        full = await self.store.get_run(run.id)
+        cancelled = await self.engine.cancel(full)
+        if cancelled:
+            await self._notify_closed([full])
+        return cancelled
 
     # --- expiry and recovery -------------------------------------------------------------
 
     def on_expired(self, callback: ExpiryListener) -> None:
-        """Call ``callback(run)`` whenever a run waiting for approval expires."""
+        """Call ``callback(run)`` whenever a run stops waiting for approval without an answer:
+        it expired (``run.status`` is ``expired``) or was withdrawn by a new message, /stop or
+        /new (``cancelled``). Channels use it to take the approval buttons away."""
         self._expiry_listeners.append(callback)
 
     async def expire_due(self) -> list[Run]:
         expired = await self.engine.expire_due()
-        for run in expired:
+        await self._notify_closed(expired)
+        return expired
+
+    async def _notify_closed(self, runs: list[Run]) -> None:
+        for run in runs:
             for listener in self._expiry_listeners:
                 try:
                     await listener(run)
                 except Exception:  # one adapter's failure must not stop the others
                     log.exception("expiry listener failed for %s", run.id)
-        return expired
 
     def start_background(self, interval: float = 5.0) -> None:
         """Expire overdue approvals every ``interval`` seconds until :meth:`close`."""

@@ -20,6 +20,7 @@ from core.errors import CommandError, ToolError, UserError
 from core.events import Event, FileProduced, Reply
 from core.files import read_sales_items
 from core.format import bill_table
+from core.i18n import t
 
 if TYPE_CHECKING:
     from core.app import Tallybot
@@ -208,9 +209,8 @@ async def _export(
     out = bot.settings.exports_dir / f"bills-{stamp}-{thread.id[-6:]}.{fmt}"
     path = export_bills(bills, fmt, out)  # type: ignore[arg-type]
     yield FileProduced(None, str(path), path.name, _MIME[fmt])
-    yield Reply(
-        _say(lang, f"Exported {len(bills)} bill(s): {path}", f"已导出 {len(bills)} 份账单：{path}")
-    )
+    # The file name only: a chat user must not see the server's folders.
+    yield Reply(t("exported", lang, count=len(bills), name=path.name))
 
 
 async def _new(
@@ -218,8 +218,6 @@ async def _new(
 ) -> AsyncIterator[Event]:
     await bot.cancel(thread.key)
     await bot.store.archive_thread_key(thread.key)
-    from core.i18n import t
-
     yield Reply(t("new_thread", lang))
 
 
@@ -258,10 +256,9 @@ async def _steps(
 async def _stop(
     bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
-    from core.i18n import t
-
     stopped = await bot.cancel(thread.key)
-    yield Reply(t("run_cancelled" if stopped else "nothing_running", lang))
+    # The stopped run says "Stopped." itself; this only acknowledges the command.
+    yield Reply(t("stopping" if stopped else "nothing_running", lang))
 
 
 async def _help(

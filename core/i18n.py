@@ -63,6 +63,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry, this bot is not enabled for you. Ask its administrator to add you.",
         "zh": "抱歉，你没有使用此机器人的权限，请联系管理员添加。",
     },
+    "approval_withdrawn": {
+        "en": "Cancelled: a new message came in, or the conversation was stopped.",
+        "zh": "已取消：收到了新消息，或对话已停止。",
+    },
+    "cancelled_for_new_message": {
+        "en": "The action waiting for approval was cancelled because a new message came in.",
+        "zh": "收到新消息，等待确认的操作已取消。",
+    },
+    "stopping": {"en": "OK, stopping.", "zh": "好的，正在停止。"},
+    "exported": {"en": "Exported {count} bill(s): {name}", "zh": "已导出 {count} 份账单：{name}"},
     "denied_by_user": {
         "en": "The user denied this action.",
         "zh": "用户拒绝了此操作。",

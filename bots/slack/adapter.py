@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from core.app import Incoming, Tallybot
 from core.config import Settings
-from core.domain import Run
+from core.domain import Run, RunStatus
 from core.events import ApprovalRequired, Event, Reply
 from core.i18n import lang_from_locale, t
 
@@ -448,7 +448,9 @@ class SlackAdapter:
         if record is None:
             return  # not a Slack run
         lang = await self._thread_lang(record.get("key"))
-        await self._redraw(record["channel"], record["ts"], record["summaries"], "expired", lang)
+        # Expired, or withdrawn (cancelled) by a new message or /stop: either way, no buttons.
+        outcome = "expired" if run.status == RunStatus.EXPIRED else "approval_withdrawn"
+        await self._redraw(record["channel"], record["ts"], record["summaries"], outcome, lang)
 
 
 async def _prepend(first: Event | None, rest: AsyncIterator[Event]) -> AsyncIterator[Event]:

@@ -20,7 +20,7 @@ from telegram.ext import CallbackQueryHandler, ContextTypes
 
 from bots.telegram import markup
 from bots.telegram.responder import Responder, parse_approval_data
-from core.domain import Run
+from core.domain import Run, RunStatus
 from core.i18n import lang_from_locale, t
 
 if TYPE_CHECKING:
@@ -116,6 +116,13 @@ def build(adapter: TelegramAdapter) -> CallbackQueryHandler:
     return CallbackQueryHandler(on_tap, pattern=r"^tb:")
 
 
+def closed_text(text: str, run: Run, lang: str) -> str:
+    """The approval message once nobody can answer it: expired, or withdrawn (cancelled)."""
+    if run.status == RunStatus.CANCELLED:
+        return f"{text}\n\n⌛ {t('approval_withdrawn', lang)}"
+    return f"{text}\n\n⌛ {t('expired', lang)} {t('run_expired', lang)}"
+
+
 def expiry_listener(adapter: TelegramAdapter):  # type: ignore[no-untyped-def]
     """``Tallybot.on_expired`` callback: drop the buttons and say the request expired."""
 
@@ -132,7 +139,7 @@ def expiry_listener(adapter: TelegramAdapter):  # type: ignore[no-untyped-def]
                 bot,
                 record.chat_id,
                 record.message_id,
-                f"{record.text}\n\n⌛ {t('expired', record.lang)} {t('run_expired', record.lang)}",
+                closed_text(record.text, run, record.lang),
             )
         except TelegramError as exc:
             log.warning("could not mark approval %s expired: %s", run.id, exc)

@@ -93,6 +93,7 @@ async def test_bookkeeping_without_model(settings) -> None:
         assert shown.bill["revision"] == 3
         exported = await collect(bot.handle("console:shop", "/export csv"))
         path = Path(exported[0].path)
+        assert path.name in exported[1].text and str(path.parent) not in exported[1].text
         assert path.exists() and "向日葵" in path.read_text(encoding="utf-8-sig")
         unknown = (await collect(bot.handle("console:shop", "/frobnicate")))[-1]
         assert unknown.kind == "error" and "/help" in unknown.text
@@ -134,10 +135,18 @@ async def test_new_message_cancels_run_waiting_for_approval(settings) -> None:
         [[call("save_bill", {"date": "2026-11-24", "items": items}, "s1")], text("never mind then")]
     )
     async with await Tallybot.open(settings, model=model) as bot:
+        closed: list[tuple[str, RunStatus]] = []
+
+        async def listener(run) -> None:
+            closed.append((run.id, run.status))
+
+        bot.on_expired(listener)
         first = await collect(bot.handle("console:a", "save it"))
         assert isinstance(first[-1], ApprovalRequired)
         second = await collect(bot.handle("console:a", "actually, don't"))
         assert isinstance(second[0], Reply) and "cancelled" in second[0].text
+        # The channel is told, so it can take the approval buttons away.
+        assert closed == [(first[-1].run_id, RunStatus.CANCELLED)]
         assert second[-1].status == RunStatus.COMPLETED
         run = await bot.store.get_run(first[-1].run_id)
         assert run.status == RunStatus.CANCELLED
@@ -279,3 +288,21 @@ async def test_recovery_without_model_fails_cleanly(settings) -> None:
         assert again.recovery == []
         (run,) = await again.store.list_runs()
         assert run.status == RunStatus.FAILED and run.last_error["code"] == "interrupted"
+
+
+async def test_stop_withdraws_a_waiting_run_and_acknowledges(settings) -> None:
+    settings.approve_writes = True
+    items = [{"name": "玫瑰", "quantity": 3, "unit_cost": 2, "unit_price": 5}]
+    model = ScriptedModel([[call("save_bill", {"date": "2026-11-24", "items": items}, "s1")]])
+    async with await Tallybot.open(settings, model=model) as bot:
+        closed: list[RunStatus] = []
+
+        async def listener(run) -> None:
+            closed.append(run.status)
+
+        bot.on_expired(listener)
+        await collect(bot.handle("console:s", "save"))
+        stop = await collect(bot.handle("console:s", "/stop"))
+        again = await collect(bot.handle("console:s", "/stop"))
+    assert stop[-1].text == "OK, stopping." and closed == [RunStatus.CANCELLED]
+    assert again[-1].text == "Nothing is running."

@@ -96,3 +96,15 @@ def test_button_data_round_trip_and_limits() -> None:
 def test_download_limit_only_for_the_public_api() -> None:
     assert download_limit("https://api.telegram.org/") == BOT_API_DOWNLOAD_LIMIT
     assert download_limit("http://localhost:8081") is None
+
+
+def test_closed_approval_text_says_why() -> None:
+    from bots.telegram.approval import closed_text
+    from core.domain import Run, RunStatus
+
+    expired = Run(id="run_1", thread_id="t", model="m", status=RunStatus.EXPIRED)
+    withdrawn = Run(id="run_2", thread_id="t", model="m", status=RunStatus.CANCELLED)
+    assert "已过期" in closed_text("保存账单", expired, "zh")
+    assert closed_text("Save", withdrawn, "en").endswith(
+        "Cancelled: a new message came in, or the conversation was stopped."
+    )
