@@ -185,3 +185,17 @@ async def test_idle_kernel_is_reaped_with_a_notice(tmp_path: Path) -> None:
     finally:
         await tool.aclose()
     assert procs and all(p.returncode is not None for p in procs)  # aclose killed them
+
+
+async def test_cancelled_call_leaves_no_busy_kernel(sandbox: Sandbox) -> None:
+    task = asyncio.create_task(sandbox.call("import time\ntime.sleep(30)", "thread_cancel"))
+    while "thread_cancel" not in sandbox.tool._sessions:
+        await asyncio.sleep(0.05)
+    kernel = sandbox.tool._sessions["thread_cancel"].kernel
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not kernel.alive
+    out = await sandbox.out("'fresh'", "thread_cancel")
+    assert out["result"] == "'fresh'" and "cancelled" in out["notice"]

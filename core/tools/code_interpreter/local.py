@@ -257,6 +257,10 @@ class LocalProcessBackend:
         kernel._stderr_task = asyncio.create_task(self._drain_stderr(kernel))
         try:
             ready = await asyncio.wait_for(self._recv(kernel), START_TIMEOUT)
+        except asyncio.CancelledError:
+            # Cancelled mid-start (aclose during warm-up): never leave the process behind.
+            await asyncio.shield(self.shutdown(kernel))
+            raise
         except (TimeoutError, KernelDied, KernelProtocolError) as exc:
             await self.shutdown(kernel)
             raise KernelStartError(

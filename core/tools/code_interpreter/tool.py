@@ -128,10 +128,8 @@ class CodeInterpreterTool:
         self._warm: list[Kernel] = []
         self._warming: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
-        self._closed = False
-        with contextlib.suppress(RuntimeError):  # no running loop: warm up on first use
-            asyncio.get_running_loop()
-            self._start_background()
+        # No kernels are started here: constructing a tool (as every test bot does) must stay
+        # cheap. ``start()`` pre-warms the pool; the first ``run()`` does too.
 
     # --- public ---------------------------------------------------------------------------
 
@@ -152,7 +150,7 @@ class CodeInterpreterTool:
         return f"运行 Python 代码：{first}" if lang == "zh" else f"run Python code: {first}"
 
     async def start(self) -> None:
-        """Pre-start the warm pool now (also happens on construction inside a running loop)."""
+        """Pre-start the warm pool now; call it at bot start-up so no thread pays a cold start."""
         self._start_background()
         if self._warming:
             await asyncio.gather(*self._warming, return_exceptions=True)
@@ -194,6 +192,13 @@ class CodeInterpreterTool:
                 with contextlib.suppress(Exception):
                     await self.backend.shutdown(session.kernel)
                 return self._error(*_lost_error(exc, self.settings), notice=notice)
+            except asyncio.CancelledError:
+                # The run was stopped mid-call. The kernel is still busy with the code and its
+                # late reply would answer the next call, so it has to go.
+                self._sessions.pop(thread_id, None)
+                self._notices[thread_id] = _reset_notice("the previous call was cancelled")
+                await asyncio.shield(self.backend.shutdown(session.kernel))
+                raise
             finally:
                 session.busy = False
                 session.last_used = time.monotonic()
@@ -251,8 +256,12 @@ class CodeInterpreterTool:
                 break
         self._refill()
         if kernel is None:
-            return await self.backend.start(workdir)
-        await self.backend.bind(kernel, workdir)
+            kernel = await self.backend.prestart()
+        try:
+            await self.backend.bind(kernel, workdir)
+        except BaseException:
+            await asyncio.shield(self.backend.shutdown(kernel))
+            raise
         return kernel
 
     def _start_background(self) -> None:
