@@ -184,7 +184,8 @@ def _chinese(sample: bytes) -> str | None:
     charset-normalizer guesses Korean (cp949) for a short GBK CSV, so Chinese is decided here:
     both codecs accept most double-byte sequences, but the right one turns real text into
     *common* characters (GB2312 for simplified, Big5's frequent block for traditional) while the
-    wrong one yields rare characters and private-use code points.
+    wrong one yields rare characters and private-use code points. A file of only two or three
+    characters can read plausibly both ways; ties go to GB, the likelier writer for this bot.
     """
     gb = _strict(sample, "gb18030")
     big5 = _strict(sample, "cp950")

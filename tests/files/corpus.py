@@ -603,6 +603,20 @@ def cases() -> list[Case]:
             "今天卖得不错，玫瑰卖完了。\n".encode("gbk"),
             Accepted("text", "text/plain"),
         ),
+        # Decision: a .txt is a table only when tab-separated (Excel's "Unicode Text");
+        # comma-separated lines in a .txt stay text, since prose can look regular.
+        Case("commas_in_txt", "list.txt", b"a,b\n1,2\n3,4\n", Accepted("text", "text/plain")),
+        Case(
+            "tabs_in_txt",
+            "export.txt",
+            b"a\tb\n1\t2\n3\t4\n",
+            Accepted(
+                "table",
+                "text/tab-separated-values",
+                delimiter="\t",
+                rows=2,
+            ),
+        ),
         Case(
             "md",
             "README.md",

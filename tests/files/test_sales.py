@@ -162,3 +162,5 @@ def test_header_only_and_non_table_are_refused(tmp_path: Path) -> None:
         read_sales_items(write(tmp_path, "h.csv", "花名,数量,进价,售价\n"))
     with pytest.raises(FileRejected, match="not a table"):
         read_sales_items(write(tmp_path, "n.md", "# 玫瑰 40 支\n"))
+    with pytest.raises(FileRejected, match="not a table"):
+        read_sales_items(write(tmp_path, "config.json", '{"shop": "Bloom"}'))
