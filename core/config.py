@@ -104,6 +104,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("data_dir", "assistant")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        # Absolute once, here: the sandbox changes its working folder, and a relative
+        # "./data" would then point somewhere else.
+        return None if value is None else Path(value).expanduser().resolve()
+
     @field_validator("currency")
     @classmethod
     def _upper(cls, value: str) -> str:
@@ -151,5 +158,3 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment and `.env`; keyword overrides win (tests, CLI flags)."""
     return Settings(**overrides)  # type: ignore[arg-type]
-
-

@@ -393,14 +393,22 @@ class Engine:
             else "Answer in the language the person writes in."
         )
         if files:
+            # The interpreter knows where files really are in its sandbox (/mnt/data or not).
+            interpreter = self.tools.get("code_interpreter")
+            describe = getattr(interpreter, "describe_files", None)
             parts.append(
-                "Files in this conversation (in the code interpreter's working folder, "
-                "also at /mnt/data/<name>):"
+                describe(files)
+                if describe
+                else "\n".join(
+                    ["Files in this conversation:"]
+                    + [f"- {f.name} ({f.kind}, {f.size} bytes)" for f in files]
+                )
             )
-            for f in files:
-                parts.append(f"- {f.name} ({f.kind}, {f.size} bytes)")
-                if f.summary:
-                    parts.append("  " + cut(f.summary, 2000).replace("\n", "\n  "))
+            summaries = [(f.name, f.summary) for f in files if f.summary]
+            if summaries:
+                parts.append("What the files contain:")
+                for name, summary in summaries:
+                    parts.append(f"## {name}\n" + cut(summary, 2000))
         if fresh.current_bill_id:
             parts.append(
                 f"The current bill of this conversation is #{fresh.current_bill_id}; "

@@ -306,3 +306,16 @@ async def test_stop_withdraws_a_waiting_run_and_acknowledges(settings) -> None:
         again = await collect(bot.handle("console:s", "/stop"))
     assert stop[-1].text == "OK, stopping." and closed == [RunStatus.CANCELLED]
     assert again[-1].text == "Nothing is running."
+
+
+async def test_instructions_list_files_with_summary_and_language(settings) -> None:
+    model = ScriptedModel([text("好的")])
+    async with await Tallybot.open(settings, model=model) as bot:
+        await collect(
+            bot.handle("console:f", "看看这个文件", files=[Incoming(FLOWERS.name, path=FLOWERS)])
+        )
+    instructions = model.requests[0].instructions
+    assert "flower_sales.csv" in instructions and "working folder" in instructions
+    assert "花名" in instructions  # the intake summary's columns reach the model
+    assert "answer in Chinese" in instructions
+    assert model.requests[0].items[-1] == UserText("看看这个文件")
