@@ -404,7 +404,9 @@ def sniff_kind(data: bytes, name: str) -> tuple[Kind, str]:
     ext = _ext(name)
     family = _EXT_FAMILY.get(ext)
     head = data[:16]
-    if b"%PDF-" in data[:1024]:
+    # PDF readers accept a header anywhere in the first KB, but only leading whitespace is
+    # tolerated here: a note that merely mentions "%PDF-" must stay a note.
+    if data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x00").startswith(b"%PDF-"):
         if family not in (None, "pdf"):
             raise _reject_mismatch(name, "a PDF document", "PDF 文档")
         _pdf_check(data, name)

@@ -618,6 +618,12 @@ def cases() -> list[Case]:
             ),
         ),
         Case(
+            "md_mentions_pdf",
+            "pdf-notes.md",
+            b"# Notes\n\nA PDF starts with the bytes %PDF-1.7.\n",
+            Accepted("text", "text/markdown"),
+        ),
+        Case(
             "md",
             "README.md",
             b"# Shop\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
