@@ -215,6 +215,8 @@ class LocalProcessBackend:
             "timeout_s": self.settings.sandbox_timeout,
             "file_size_mb": self.file_size_mb,
             "nproc": self.nproc,
+            # Audit mode keeps the bot's uid when the new uid could not reach Python.
+            "drops_uid": self._drops_uid(),
         }
 
     def _drops_uid(self) -> bool:
