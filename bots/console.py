@@ -257,6 +257,8 @@ class ConsoleChannel:
             )
         )
         out.print("/help for commands, /file PATH to attach a file, Ctrl-D to quit.")
+        if self.bot.model_ready:
+            self.bot.warm_up()  # the interpreter starts while the person types
         while True:
             try:
                 line = await asyncio.to_thread(self.ask, PROMPT)
@@ -272,7 +274,9 @@ class ConsoleChannel:
                 raw = line[len("/file") :].strip()
                 path = Path(raw).expanduser()
                 if not raw or not path.is_file():
-                    out.print(f"error: file not found: {raw or '(none)'}", markup=False, style="red")
+                    out.print(
+                        f"error: file not found: {raw or '(none)'}", markup=False, style="red"
+                    )
                     continue
                 await self.turn("", [path])
                 continue

@@ -111,6 +111,7 @@ class Tallybot:
         self._expiry_listeners: list[ExpiryListener] = []
         self._background: asyncio.Task[None] | None = None
         self.recovery: list[asyncio.Task[None]] = []
+        self._warm_up: list[asyncio.Task[None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Tallybot:
             self._background.cancel()
             with contextlib.suppress(BaseException):
                 await self._background
-        for task in self.recovery:
+        for task in [*self.recovery, *self._warm_up]:
             if not task.done():
                 task.cancel()
                 with contextlib.suppress(BaseException):
@@ -325,6 +326,17 @@ class Tallybot:
 
         if self._background is None:
             self._background = asyncio.create_task(_loop(), name="tallybot-expiry")
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Pre-start sandbox kernels so the first analysis does not pay the start-up.
+
+        Long-running channels call this (via :meth:`start_background`); one-shot commands and
+        tests do not, so they never spawn interpreters they will not use."""
+        for item in self._closeable:
+            start = getattr(item, "start", None)
+            if start is not None:
+                self._warm_up.append(asyncio.create_task(start(), name="tallybot-warm-up"))
 
     async def _recover(self) -> None:
         """Resume runs a crash interrupted; fail them cleanly when no model is configured."""

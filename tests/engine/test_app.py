@@ -319,3 +319,15 @@ async def test_instructions_list_files_with_summary_and_language(settings) -> No
     assert "花名" in instructions  # the intake summary's columns reach the model
     assert "answer in Chinese" in instructions
     assert model.requests[0].items[-1] == UserText("看看这个文件")
+
+
+async def test_serving_channels_warm_the_interpreter_but_one_shot_use_does_not(settings) -> None:
+    from core.tools.code_interpreter import CodeInterpreterTool
+
+    async with await Tallybot.open(settings, model=ScriptedModel()) as bot:
+        interpreter = bot.engine.tools.get("code_interpreter")
+        assert isinstance(interpreter, CodeInterpreterTool)
+        assert interpreter._warm == []  # opening a bot starts no kernel
+        bot.start_background(interval=3600)
+        await asyncio.wait_for(asyncio.gather(*bot._warm_up), 60)
+        assert len(interpreter._warm) >= 1  # a kernel waits for the first analysis
