@@ -243,6 +243,22 @@ async def test_infinite_loop_times_out_and_next_call_is_fresh(sandbox: Sandbox) 
     assert out["result"] == "False" and "timed out" in out["notice"]
 
 
+async def test_cpu_limit_kill_is_reported_as_the_time_limit(sandbox: Sandbox) -> None:
+    # The CPU backstop (SIGXCPU) firing before the wall clock, as on a loaded machine, must
+    # read as the time limit, not as a crash. Lowering one's own soft limit is allowed.
+    code = (
+        "import resource\n"
+        "used = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_CPU)\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + 1, hard))\n"
+        "while True:\n    pass"
+    )
+    result = await sandbox.call(code, "thread_cpu")
+    assert result.is_error
+    _blocked(result.output, "TimeoutError")
+    await sandbox.works("thread_cpu")
+
+
 async def test_protocol_garbage_kills_only_the_kernel(sandbox: Sandbox) -> None:
     # User code can reach the reply pipe; a forged oversized frame must not hurt the bot.
     code = "import sys, os\nos.write(sys.modules['__main__']._WFD, b'\\xff\\xff\\xff\\xff')"

@@ -158,6 +158,17 @@ class LocalKernel:
     def alive(self) -> bool:
         return self.proc.returncode is None
 
+    def killed_by(self) -> signal.Signals | None:
+        """The signal that ended the process (seen through ``unshare``'s 128 + N), if any."""
+        code = self.proc.returncode
+        number = -code if code is not None and code < 0 else None
+        if number is None and self.mode == "namespaces" and code is not None and code > 128:
+            number = code - 128
+        try:
+            return signal.Signals(number) if number else None
+        except ValueError:
+            return None
+
     def describe_exit(self) -> str:
         code = self.proc.returncode
         if code is None:
@@ -348,7 +359,9 @@ class LocalProcessBackend:
             "code": code,
             "max_output": self.settings.sandbox_max_output,
             "max_result": min(8000, self.settings.sandbox_max_output),
-            "cpu_seconds": math.ceil(time_limit) + 1,
+            # A backstop behind the wall-clock limit, with margin: on a loaded machine the
+            # parent's timer can fire late, and the wall limit should be what the user sees.
+            "cpu_seconds": math.ceil(time_limit) + 5,
         }
         try:
             await self._send(kernel, req)
@@ -358,6 +371,9 @@ class LocalProcessBackend:
             raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from None
         except (KernelDied, OSError) as exc:
             await self.shutdown(kernel)
+            if kernel.killed_by() == signal.SIGXCPU:
+                # The CPU-time backstop fired: to the user this is the same time limit.
+                raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from exc
             raise KernelDied(f"the Python process {kernel.describe_exit()}") from exc
         except KernelProtocolError:
             await self.shutdown(kernel)
