@@ -304,6 +304,10 @@ def build_jail(req: dict[str, Any]) -> None:
     workdir, root, uid, gid = req["workdir"], req["jail_root"], req["uid"], req["gid"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # never leak our mounts to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=755")
+    # The private /tmp first: a Python install or venv that lives under /tmp (a CI checkout)
+    # is then bound on top of it instead of being hidden by it.
+    os.makedirs(root + "/tmp")
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = "/" + name
         if os.path.islink(host):
@@ -337,8 +341,6 @@ def build_jail(req: dict[str, Any]) -> None:
     _mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
     for dev in ("null", "zero", "urandom", "random", "full"):
         _bind("/dev/" + dev, root + "/dev/" + dev, writable=True)
-    os.makedirs(root + "/tmp")
-    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     os.makedirs(root + "/proc")
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     _bind(workdir, root + "/mnt/data", writable=True)
