@@ -1,93 +1,21 @@
 """File-search fixtures: ``store`` on SQLite and on PostgreSQL (one throwaway schema per test).
 
-The PostgreSQL variant needs the server at 127.0.0.1:5432 (trust auth, database ``test``); it is
-skipped, with the reason, when that server is not there. Each test gets its own schema with the
-migrations applied through a ``search_path`` connection setting, dropped afterwards; schemas left
-by a killed test process (its pid is in the name) are dropped by the next run.
+The PostgreSQL variant gets a throwaway schema per test (see :mod:`tests.pg`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from core.config import Settings
 from core.domain import FileRef, Thread, new_id
-from core.store import Store, db
+from core.store import Store
 from core.tools.base import ToolContext
-
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-SCHEMA_PREFIX = "tallybot_fs_test_"
-_SCHEMA_RE = re.compile(rf"^{SCHEMA_PREFIX}(\d+)_[0-9a-f]+$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-async def _drop_stale_schemas(admin: AsyncEngine) -> None:
-    async with admin.begin() as conn:
-        names = (
-            await conn.execute(
-                sa.text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
-                {"p": SCHEMA_PREFIX + "%"},
-            )
-        ).scalars()
-        for name in list(names):
-            m = _SCHEMA_RE.match(name)
-            if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-                await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-
-
-async def open_pg_schema(schema: str, *, migrate: bool = True) -> Store:
-    """A Store whose connections all use ``schema`` (created beforehand) as search_path."""
-    engine = create_async_engine(
-        PG_URL,
-        poolclass=NullPool,  # no connection outlives the test's event loop
-        connect_args={"server_settings": {"search_path": schema}},
-    )
-    if migrate:
-        await db.upgrade(engine)
-    return Store(engine)
-
-
-async def _pg_store() -> AsyncIterator[Store]:
-    admin = create_async_engine(PG_URL, poolclass=NullPool)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except (OSError, sa.exc.SQLAlchemyError) as exc:
-        await admin.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not available: {exc}")
-    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{secrets.token_hex(6)}"
-    store: Store | None = None
-    try:
-        await _drop_stale_schemas(admin)
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        store = await open_pg_schema(schema)
-        yield store
-    finally:
-        if store is not None:
-            await store.close()
-        async with admin.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
+from tests.pg import pg_store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -100,7 +28,7 @@ async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIter
         finally:
             await st.close()
     else:
-        async for st in _pg_store():
+        async for st in pg_store():
             yield st
 
 
