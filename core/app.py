@@ -141,7 +141,7 @@ class Tallybot:
             from core.models.provider import build_model
 
             model = build_model(settings)
-        hooks = []
+        hooks: list[Callable[[FileRef], Awaitable[None]]] = []
         if "file_search" in tools:
             from core.tools.file_search import index_file
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.bills import export_bills, parse_add
+from core.bills import Bill, export_bills, parse_add
 from core.domain import FileRef, Thread
 from core.errors import CommandError, ToolError, UserError
 from core.events import Event, FileProduced, Reply
@@ -162,18 +162,18 @@ async def _show(
             raise CommandError(
                 f"usage: /show [ID], got {args!r}", zh=f"用法：/show [编号]，收到 {args!r}"
             )
-        bill = await bot.ledger.get(int(args.lstrip("#")), thread_id=thread.id)
+        bill: Bill | None = await bot.ledger.get(int(args.lstrip("#")), thread_id=thread.id)
     else:
         bill = await bot.ledger.current(thread.id)
-        if bill is None:
-            yield Reply(
-                _say(
-                    lang,
-                    "No bill yet. Attach a sales file and send /bill.",
-                    "还没有账单。请上传销售文件并发送 /bill。",
-                )
+    if bill is None:
+        yield Reply(
+            _say(
+                lang,
+                "No bill yet. Attach a sales file and send /bill.",
+                "还没有账单。请上传销售文件并发送 /bill。",
             )
-            return
+        )
+        return
     yield _bill_reply(bill.to_json(), lang)
 
 

@@ -370,8 +370,10 @@ class Engine:
                 yield event
         finally:
             waiter.cancel()
-            with contextlib.suppress(BaseException):
-                await agen.aclose()  # closes the HTTP stream
+            aclose = getattr(agen, "aclose", None)  # async generators: closes the HTTP stream
+            if aclose is not None:
+                with contextlib.suppress(BaseException):
+                    await aclose()
 
     # --- history -------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class Offset:
                 await self._store.kv_set(self._key, str(self._value))
 
 
-def build(adapter: TelegramAdapter) -> TypeHandler[Update, ContextTypes.DEFAULT_TYPE]:
+def build(adapter: TelegramAdapter) -> TypeHandler[Update, ContextTypes.DEFAULT_TYPE, None]:
     """The guard handler (register in group -1)."""
 
     async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

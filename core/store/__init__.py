@@ -106,8 +106,9 @@ class Store:
             raise NotFound(f"no thread {thread_id}")
         return self._thread(row)
 
-    async def get_or_create_thread(self, key: str, *, lang: str | None = None,
-                                   title: str | None = None) -> Thread:
+    async def get_or_create_thread(
+        self, key: str, *, lang: str | None = None, title: str | None = None
+    ) -> Thread:
         """The thread for a channel key, created on first use (race-safe via the unique key)."""
         found = await self.thread_by_key(key)
         if found:
@@ -117,8 +118,13 @@ class Store:
             async with self.engine.begin() as conn:
                 await conn.execute(
                     threads.insert().values(
-                        id=thread.id, key=key, lang=lang, title=title, metadata={},
-                        created_at=thread.created_at, updated_at=thread.created_at,
+                        id=thread.id,
+                        key=key,
+                        lang=lang,
+                        title=title,
+                        metadata={},
+                        created_at=thread.created_at,
+                        updated_at=thread.created_at,
                     )
                 )
         except IntegrityError:
@@ -130,7 +136,9 @@ class Store:
     async def update_thread(self, thread_id: str, **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
-                threads.update().where(threads.c.id == thread_id).values(**values, updated_at=utcnow())
+                threads.update()
+                .where(threads.c.id == thread_id)
+                .values(**values, updated_at=utcnow())
             )
 
     async def archive_thread_key(self, key: str) -> None:
@@ -152,26 +160,58 @@ class Store:
     @staticmethod
     def _message(row: Any) -> Message:
         return Message(
-            id=row.id, thread_id=row.thread_id, role=row.role, text=row.text, seq=row.seq,
-            run_id=row.run_id, file_ids=list(row.file_ids or []), created_at=row.created_at,
+            id=row.id,
+            thread_id=row.thread_id,
+            role=row.role,
+            text=row.text,
+            seq=row.seq,
+            run_id=row.run_id,
+            file_ids=list(row.file_ids or []),
+            created_at=row.created_at,
         )
 
-    async def add_message(self, thread_id: str, role: str, text: str, *, run_id: str | None = None,
-                          file_ids: Iterable[str] = ()) -> Message:
-        msg = Message(id=new_id("msg"), thread_id=thread_id, role=role, text=text, run_id=run_id,
-                      file_ids=list(file_ids))
+    async def add_message(
+        self,
+        thread_id: str,
+        role: str,
+        text: str,
+        *,
+        run_id: str | None = None,
+        file_ids: Iterable[str] = (),
+    ) -> Message:
+        msg = Message(
+            id=new_id("msg"),
+            thread_id=thread_id,
+            role=role,
+            text=text,
+            run_id=run_id,
+            file_ids=list(file_ids),
+        )
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 messages.insert().values(
-                    id=msg.id, thread_id=thread_id, role=role, text=text, run_id=run_id,
-                    file_ids=msg.file_ids, created_at=msg.created_at,
+                    id=msg.id,
+                    thread_id=thread_id,
+                    role=role,
+                    text=text,
+                    run_id=run_id,
+                    file_ids=msg.file_ids,
+                    created_at=msg.created_at,
                 )
             )
-            msg.seq = result.inserted_primary_key[0]
+            key = result.inserted_primary_key
+            assert key is not None
+            msg.seq = key[0]
         return msg
 
-    async def list_messages(self, thread_id: str, *, upto_seq: int | None = None,
-                            after_seq: int | None = None, role: str | None = None) -> list[Message]:
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        upto_seq: int | None = None,
+        after_seq: int | None = None,
+        role: str | None = None,
+    ) -> list[Message]:
         q = sa.select(messages).where(messages.c.thread_id == thread_id)
         if upto_seq is not None:
             q = q.where(messages.c.seq <= upto_seq)
@@ -188,8 +228,15 @@ class Store:
     @staticmethod
     def _file(row: Any) -> FileRef:
         return FileRef(
-            id=row.id, thread_id=row.thread_id, name=row.name, path=row.path, sha256=row.sha256,
-            size=row.size, mime=row.mime, kind=row.kind, summary=row.summary,
+            id=row.id,
+            thread_id=row.thread_id,
+            name=row.name,
+            path=row.path,
+            sha256=row.sha256,
+            size=row.size,
+            mime=row.mime,
+            kind=row.kind,
+            summary=row.summary,
             created_at=row.created_at,
         )
 
@@ -197,9 +244,16 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(
                 files.insert().values(
-                    id=ref.id, thread_id=ref.thread_id, name=ref.name, path=ref.path,
-                    sha256=ref.sha256, size=ref.size, mime=ref.mime, kind=ref.kind,
-                    summary=ref.summary, created_at=ref.created_at,
+                    id=ref.id,
+                    thread_id=ref.thread_id,
+                    name=ref.name,
+                    path=ref.path,
+                    sha256=ref.sha256,
+                    size=ref.size,
+                    mime=ref.mime,
+                    kind=ref.kind,
+                    summary=ref.summary,
+                    created_at=ref.created_at,
                 )
             )
         return ref
@@ -208,7 +262,9 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(files).where(files.c.thread_id == thread_id).order_by(files.c.created_at)
+                    sa.select(files)
+                    .where(files.c.thread_id == thread_id)
+                    .order_by(files.c.created_at)
                 )
             ).all()
         return [self._file(r) for r in rows]
@@ -225,24 +281,40 @@ class Store:
     @staticmethod
     def _run(row: Any) -> Run:
         return Run(
-            id=row.id, thread_id=row.thread_id, model=row.model, status=RunStatus(row.status),
-            upto_seq=row.upto_seq, created_at=row.created_at, started_at=row.started_at,
-            completed_at=row.completed_at, failed_at=row.failed_at,
-            cancelled_at=row.cancelled_at, expires_at=row.expires_at, last_error=row.last_error,
-            usage=dict(row.usage or {}), required_action=row.required_action,
+            id=row.id,
+            thread_id=row.thread_id,
+            model=row.model,
+            status=RunStatus(row.status),
+            upto_seq=row.upto_seq,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            failed_at=row.failed_at,
+            cancelled_at=row.cancelled_at,
+            expires_at=row.expires_at,
+            last_error=row.last_error,
+            usage=dict(row.usage or {}),
+            required_action=row.required_action,
         )
 
     async def create_run(self, run: Run) -> Run:
         async with self.engine.begin() as conn:
             await conn.execute(
                 runs.insert().values(
-                    id=run.id, thread_id=run.thread_id, model=run.model, status=run.status.value,
-                    upto_seq=run.upto_seq, created_at=run.created_at, expires_at=run.expires_at,
+                    id=run.id,
+                    thread_id=run.thread_id,
+                    model=run.model,
+                    status=run.status.value,
+                    upto_seq=run.upto_seq,
+                    created_at=run.created_at,
+                    expires_at=run.expires_at,
                     usage=run.usage,
                 )
             )
             await conn.execute(
-                status_log.insert().values(run_id=run.id, status=run.status.value, at=run.created_at)
+                status_log.insert().values(
+                    run_id=run.id, status=run.status.value, at=run.created_at
+                )
             )
         return run
 
@@ -264,13 +336,20 @@ class Store:
         ).all()
         call_rows = (
             await conn.execute(
-                sa.select(tool_calls).where(tool_calls.c.run_id == run_id).order_by(tool_calls.c.seq)
+                sa.select(tool_calls)
+                .where(tool_calls.c.run_id == run_id)
+                .order_by(tool_calls.c.seq)
             )
         ).all()
         steps = {
             r.id: RunStep(
-                id=r.id, run_id=r.run_id, type=StepType(r.type), status=StepStatus(r.status),
-                text=r.text, created_at=r.created_at, completed_at=r.completed_at,
+                id=r.id,
+                run_id=r.run_id,
+                type=StepType(r.type),
+                status=StepStatus(r.status),
+                text=r.text,
+                created_at=r.created_at,
+                completed_at=r.completed_at,
             )
             for r in step_rows
         }
@@ -281,14 +360,25 @@ class Store:
     @staticmethod
     def _call(c: Any) -> ToolCall:
         return ToolCall(
-            id=c.id, run_id=c.run_id, step_id=c.step_id, name=c.name, arguments=c.arguments,
-            output=c.output, is_error=c.is_error, approval=c.approval, created_at=c.created_at,
+            id=c.id,
+            run_id=c.run_id,
+            step_id=c.step_id,
+            name=c.name,
+            arguments=c.arguments,
+            output=c.output,
+            is_error=c.is_error,
+            approval=c.approval,
+            created_at=c.created_at,
             completed_at=c.completed_at,
         )
 
-    async def list_runs(self, *, thread_id: str | None = None,
-                        statuses: Iterable[RunStatus] | None = None,
-                        limit: int | None = None) -> list[Run]:
+    async def list_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        statuses: Iterable[RunStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
         q = sa.select(runs)
         if thread_id is not None:
             q = q.where(runs.c.thread_id == thread_id)
@@ -316,7 +406,9 @@ class Store:
             )
             if result.rowcount != 1:
                 # Someone else moved it first (cancel racing completion): reload and re-check.
-                current = (await conn.execute(sa.select(runs.c.status).where(runs.c.id == run.id))).scalar_one()
+                current = (
+                    await conn.execute(sa.select(runs.c.status).where(runs.c.id == run.id))
+                ).scalar_one()
                 from core.errors import IllegalTransition
 
                 raise IllegalTransition(
@@ -338,7 +430,9 @@ class Store:
 
     async def run_status(self, run_id: str) -> RunStatus:
         async with self.engine.connect() as conn:
-            value = (await conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()
+            value = (
+                await conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))
+            ).scalar()
         if value is None:
             raise NotFound(f"no run {run_id}")
         return RunStatus(value)
@@ -361,23 +455,33 @@ class Store:
         async with self.engine.begin() as conn:
             seq = (
                 await conn.execute(
-                    sa.select(sa.func.count()).select_from(run_steps).where(run_steps.c.run_id == run.id)
+                    sa.select(sa.func.count())
+                    .select_from(run_steps)
+                    .where(run_steps.c.run_id == run.id)
                 )
             ).scalar_one()
             await conn.execute(
                 run_steps.insert().values(
-                    id=step.id, run_id=run.id, seq=seq, type=type_.value, status=step.status.value,
-                    text="", created_at=step.created_at,
+                    id=step.id,
+                    run_id=run.id,
+                    seq=seq,
+                    type=type_.value,
+                    status=step.status.value,
+                    text="",
+                    created_at=step.created_at,
                 )
             )
             await conn.execute(
-                status_log.insert().values(run_id=run.id, step_id=step.id, status=step.status.value,
-                                           at=step.created_at)
+                status_log.insert().values(
+                    run_id=run.id, step_id=step.id, status=step.status.value, at=step.created_at
+                )
             )
         run.steps.append(step)
         return step
 
-    async def set_step_status(self, step: RunStep, new: StepStatus, *, text: str | None = None) -> None:
+    async def set_step_status(
+        self, step: RunStep, new: StepStatus, *, text: str | None = None
+    ) -> None:
         check_step_transition(step.status, new)
         now = utcnow()
         values: dict[str, Any] = {"status": new.value}
@@ -388,7 +492,9 @@ class Store:
         async with self.engine.begin() as conn:
             await conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(**values))
             await conn.execute(
-                status_log.insert().values(run_id=step.run_id, step_id=step.id, status=new.value, at=now)
+                status_log.insert().values(
+                    run_id=step.run_id, step_id=step.id, status=new.value, at=now
+                )
             )
         step.status = new
         if new == StepStatus.COMPLETED:
@@ -398,21 +504,30 @@ class Store:
 
     async def set_step_text(self, step: RunStep, text: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(text=text))
+            await conn.execute(
+                run_steps.update().where(run_steps.c.id == step.id).values(text=text)
+            )
         step.text = text
 
     async def add_tool_call(self, step: RunStep, call: ToolCall) -> ToolCall:
         async with self.engine.begin() as conn:
             seq = (
                 await conn.execute(
-                    sa.select(sa.func.count()).select_from(tool_calls)
+                    sa.select(sa.func.count())
+                    .select_from(tool_calls)
                     .where(tool_calls.c.run_id == call.run_id)
                 )
             ).scalar_one()
             await conn.execute(
                 tool_calls.insert().values(
-                    run_id=call.run_id, id=call.id, step_id=step.id, seq=seq, name=call.name,
-                    arguments=call.arguments, approval=call.approval, is_error=False,
+                    run_id=call.run_id,
+                    id=call.id,
+                    step_id=step.id,
+                    seq=seq,
+                    name=call.name,
+                    arguments=call.arguments,
+                    approval=call.approval,
+                    is_error=False,
                     created_at=call.created_at,
                 )
             )
@@ -444,8 +559,9 @@ class Store:
         """Record an inbound delivery; False when it was seen before (a retry/redelivery)."""
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(processed_events.insert().values(source=source, key=key,
-                                                                    created_at=utcnow()))
+                await conn.execute(
+                    processed_events.insert().values(source=source, key=key, created_at=utcnow())
+                )
         except IntegrityError:
             return False
         return True

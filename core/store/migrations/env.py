@@ -36,7 +36,10 @@ def run_migrations_online() -> None:
         return
 
     async def _main() -> None:
-        engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("set sqlalchemy.url (or run migrations through tallybot db upgrade)")
+        engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(_run)
         await engine.dispose()

@@ -220,7 +220,7 @@ def warm_up() -> dict[str, Any]:
         names = {f.name for f in font_manager.fontManager.ttflist}
         if not names.intersection(CJK_FAMILIES):
             # The font cache predates the font package: rescan once.
-            font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)
+            font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)  # type: ignore[attr-defined]
             names = {f.name for f in font_manager.fontManager.ttflist}
         found = [n for n in CJK_FAMILIES if n in names]
         matplotlib.rcParams["font.family"] = "sans-serif"
@@ -565,7 +565,7 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
     _SHOWN.clear()
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
-        plt.show = _patched_show
+        plt.show = _patched_show  # type: ignore[attr-defined]
     result: str | None = None
     error: dict[str, str] | None = None
     try:

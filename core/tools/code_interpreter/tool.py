@@ -115,7 +115,9 @@ class CodeInterpreterTool:
 
     def __init__(self, settings: Settings, backend: SandboxBackend | None = None) -> None:
         self.settings = settings
-        self.backend: SandboxBackend = backend or LocalProcessBackend(settings)
+        self.backend: SandboxBackend = (
+            backend if backend is not None else LocalProcessBackend(settings)  # type: ignore[assignment]
+        )
         self.description = DESCRIPTION.format(
             mnt=" and at /mnt/data/<name>" if self.backend.mode == "namespaces" else "",
             timeout=settings.sandbox_timeout,
