@@ -96,13 +96,6 @@ _QUERY_STOP = frozenset(
 
 _TABLE_SUFFIXES = {".csv", ".tsv"}
 _TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".csv", ".tsv", ".json", ".log", ".text"}
-# Detection results that mean "Chinese", and other East Asian multi-byte codecs that
-# charset-normalizer guesses for short GBK text (cp949 above all): both yield to gb18030.
-_CHINESE_CODECS = {"gb2312", "gbk", "gb18030", "hz", "hz_gb_2312", "big5", "big5hkscs", "cp950"}
-_EAST_ASIAN_CODECS = {
-    "cp949", "euc_kr", "johab", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "iso2022_kr",
-}  # fmt: skip
-
 # Tables of migration 0002, for queries (SQLAlchemy Core; the migration is the schema's truth).
 _metadata = sa.MetaData()
 
@@ -178,30 +171,16 @@ def query_terms(query: str) -> list[str]:
 
 
 def decode_text(data: bytes) -> str:
-    """Bytes of a text file as str: UTF-8 (strict) first, then detection, gb18030 for Chinese.
+    """Bytes of a text file as str, with the same detection as file intake (BOMs, strict
+    UTF-8, GBK/GB18030 vs Big5, then charset-normalizer); undecodable bytes are replaced
+    rather than refused, since intake has already accepted the file."""
+    from core.errors import FileRejected
+    from core.files import decode_bytes
 
-    charset-normalizer often takes a short GBK file for Korean or Big5; for this bot's users a
-    file that is not UTF-8 and decodes as gb18030 (a superset of GB2312/GBK) is far more likely
-    Chinese, so an East Asian guess yields to gb18030. Western single-byte guesses are trusted.
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    guess = best.encoding.lower().replace("-", "_") if best is not None else None
-    if guess is None or guess in _CHINESE_CODECS or guess in _EAST_ASIAN_CODECS:
-        try:
-            return data.decode("gb18030")
-        except UnicodeDecodeError:
-            pass
-    if best is not None:
-        return str(best)
-    return data.decode("utf-8", errors="replace")
+        return decode_bytes(data)[0]
+    except FileRejected:
+        return data.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)
