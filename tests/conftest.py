@@ -55,7 +55,9 @@ def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object):  # type
             if not ipaddress.ip_address(host).is_loopback:
                 raise NetworkBlocked(f"test tried to resolve {host!r}")
         except ValueError:
-            raise NetworkBlocked(f"test tried to resolve {host!r}; only loopback is allowed") from None
+            raise NetworkBlocked(
+                f"test tried to resolve {host!r}; only loopback is allowed"
+            ) from None
     return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
 
 

@@ -83,8 +83,9 @@ def text(*chunks: str) -> list[ModelEvent]:
 
 def call(name: str, arguments: dict[str, Any] | str, call_id: str | None = None) -> ModelToolCall:
     args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-    return ModelToolCall(call_id=call_id or f"call_{name}_{abs(hash(args)) % 10**8}", name=name,
-                         arguments=args)
+    return ModelToolCall(
+        call_id=call_id or f"call_{name}_{abs(hash(args)) % 10**8}", name=name, arguments=args
+    )
 
 
 def load_script(path: Path) -> ScriptedModel:
@@ -106,7 +107,9 @@ def load_script(path: Path) -> ScriptedModel:
                     ModelToolCall(
                         call_id=item.get("id", f"call_{i}_{j}"),
                         name=item["call"],
-                        arguments=args if isinstance(args, str) else json.dumps(args, ensure_ascii=False),
+                        arguments=args
+                        if isinstance(args, str)
+                        else json.dumps(args, ensure_ascii=False),
                     )
                 )
             else:

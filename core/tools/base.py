@@ -104,8 +104,9 @@ class ToolRegistry:
         """Look up and validate a call. Raises ToolError / ToolArgumentsInvalid."""
         tool = self._tools.get(name)
         if tool is None:
-            raise ToolError(f"unknown tool {name!r}; available: {', '.join(self._tools)}",
-                            code="unknown_tool")
+            raise ToolError(
+                f"unknown tool {name!r}; available: {', '.join(self._tools)}", code="unknown_tool"
+            )
         try:
             args = json.loads(arguments or "{}")
         except ValueError as exc:
@@ -131,6 +132,8 @@ class ToolRegistry:
         except Exception as exc:  # a tool bug must not crash the run
             log.exception("tool %s failed", name)
             return ToolResult(
-                output={"error": {"code": "tool_crashed", "message": f"{type(exc).__name__}: {exc}"}},
+                output={
+                    "error": {"code": "tool_crashed", "message": f"{type(exc).__name__}: {exc}"}
+                },
                 is_error=True,
             )

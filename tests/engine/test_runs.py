@@ -40,7 +40,10 @@ async def test_text_run_completes_and_is_persisted(make_harness) -> None:
     assert run.steps[0].status == StepStatus.COMPLETED and run.steps[0].text == "Hello, world"
     history = await h.store.status_history(run.id)
     assert [(step is None, st) for step, st, _ in history] == [
-        (True, "queued"), (True, "in_progress"), (False, "in_progress"), (False, "completed"),
+        (True, "queued"),
+        (True, "in_progress"),
+        (False, "in_progress"),
+        (False, "completed"),
         (True, "completed"),
     ]
     thread = await h.thread()
@@ -175,7 +178,9 @@ async def test_approval_deny_does_not_run_tool(make_harness, settings) -> None:
     h = await make_harness([[call("write", {"value": 1}, "w1")], text("ok, not written")])
     events = await h.send("write 1")
     run_id = events[-1].run_id
-    rest = await h.collect(h.engine.submit_tool_outputs(run_id, {"w1": False}, await h.thread(), "en"))
+    rest = await h.collect(
+        h.engine.submit_tool_outputs(run_id, {"w1": False}, await h.thread(), "en")
+    )
     assert h.write.executions == []
     denied = [e for e in rest if isinstance(e, ToolCallFinished)][0]
     assert denied.is_error and "denied" in denied.output
@@ -222,7 +227,11 @@ async def test_duplicate_call_ids_from_a_server_are_made_unique(settings, store)
     from tests.engine.helpers import Harness
 
     model = ScriptedModel(
-        [[call("echo", {"text": "a"}, "call_0")], [call("echo", {"text": "b"}, "call_0")], text("ok")]
+        [
+            [call("echo", {"text": "a"}, "call_0")],
+            [call("echo", {"text": "b"}, "call_0")],
+            text("ok"),
+        ]
     )
     h = Harness(settings, store, model)
     events = await h.send("x")
@@ -382,8 +391,11 @@ async def test_every_status_is_persisted_with_its_timestamp(settings, store, pat
     assert final.status == RunStatus(path[-1])
     logged = [s for step, s, _ in await store.status_history(run.id) if step is None]
     assert logged == ["queued", *path]
-    stamps = {"completed": final.completed_at, "failed": final.failed_at,
-              "cancelled": final.cancelled_at}
+    stamps = {
+        "completed": final.completed_at,
+        "failed": final.failed_at,
+        "cancelled": final.cancelled_at,
+    }
     if path[-1] in stamps:
         assert stamps[path[-1]] is not None
     if "in_progress" in path:
