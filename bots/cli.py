@@ -85,7 +85,7 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
         if not path.is_file():
             return _fail(f"file not found: {path}", EXIT_USAGE)
     approve = True if args.yes else False if args.no else None
-    bot = await Tallybot.open(settings)
+    bot = await Tallybot.open(settings, channel="console")
     try:
         channel = ConsoleChannel(bot, args.thread, quiet=args.json, auto_approve=approve)
         if args.message is None and not args.json:

@@ -124,11 +124,14 @@ class Tallybot:
         assistant: AssistantSpec | None = None,
         tools: ToolRegistry | None = None,
         recover: bool = True,
+        channel: str | None = None,
     ) -> Tallybot:
         """Open the store (applying migrations), build tools and model, recover crashed runs.
 
         ``model=None`` builds one from settings when a model is configured; otherwise the bot
-        runs model-free (commands only).
+        runs model-free (commands only). ``channel`` ("console", "slack", "telegram") limits
+        recovery to that channel's threads, so processes serving different channels on one
+        database never resume each other's runs.
         """
         settings.ensure_dirs()
         store = await Store.open(settings.db_url)
@@ -153,7 +156,7 @@ class Tallybot:
         engine = Engine(settings, store, model, tools, spec)
         bot = cls(settings, store, engine, ledger, intake, closeable)
         if recover:
-            await bot._recover()
+            await bot._recover(channel)
         return bot
 
     async def close(self) -> None:
@@ -338,13 +341,15 @@ class Tallybot:
             if start is not None:
                 self._warm_up.append(asyncio.create_task(start(), name="tallybot-warm-up"))
 
-    async def _recover(self) -> None:
+    async def _recover(self, channel: str | None = None) -> None:
         """Resume runs a crash interrupted; fail them cleanly when no model is configured."""
         for run in await self.engine.interrupted_runs():
+            thread = await self.store.get_thread(run.thread_id)
+            if channel is not None and not thread.key.startswith(f"{channel}:"):
+                continue  # another process serves that channel and recovers its own runs
             await self.engine.prepare_resume(run)
             if run.status.terminal:
                 continue
-            thread = await self.store.get_thread(run.thread_id)
             if not self.model_ready:
                 from core.errors import RunError
 

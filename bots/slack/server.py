@@ -74,7 +74,7 @@ async def serve(
     """Open tallybot and serve Slack until ``stop`` is set (or the task is cancelled)."""
     mode = check_settings(settings)
     stop = stop or asyncio.Event()
-    bot = await Tallybot.open(settings)
+    bot = await Tallybot.open(settings, channel="slack")
     adapter = SlackAdapter(bot, settings)
     bot.start_background(expiry_interval)
     try:

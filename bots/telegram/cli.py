@@ -81,7 +81,7 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
-    bot = await Tallybot.open(settings)
+    bot = await Tallybot.open(settings, channel="telegram")
     try:
         adapter = TelegramAdapter(bot, settings)
         await adapter.start(listen=listen, port=port)

@@ -331,3 +331,30 @@ async def test_serving_channels_warm_the_interpreter_but_one_shot_use_does_not(s
         bot.start_background(interval=3600)
         await asyncio.wait_for(asyncio.gather(*bot._warm_up), 60)
         assert len(interpreter._warm) >= 1  # a kernel waits for the first analysis
+
+
+async def test_recovery_is_limited_to_the_process_channel(settings) -> None:
+    import sqlalchemy as sa
+
+    from core.store.tables import runs
+
+    pause = Pause()
+    bot = await Tallybot.open(settings, model=ScriptedModel([[ModelTextDelta("x"), pause]]))
+    task = asyncio.create_task(collect(bot.handle("slack:T:C:1.0", "question")))
+    await pause.reached.wait()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    async with bot.store.engine.begin() as conn:  # as a hard crash would have left it
+        await conn.execute(sa.update(runs).values(status="in_progress", cancelled_at=None))
+    await bot.close()
+    telegram = await Tallybot.open(settings, model=ScriptedModel(), channel="telegram")
+    assert telegram.recovery == []
+    (run,) = await telegram.store.list_runs()
+    assert run.status == RunStatus.IN_PROGRESS  # left for the Slack process
+    await telegram.close()
+    async with await Tallybot.open(
+        settings, model=ScriptedModel([text("done")]), channel="slack"
+    ) as slack:
+        await asyncio.wait_for(asyncio.gather(*slack.recovery), 30)
+        (run,) = await slack.store.list_runs()
+    assert run.status == RunStatus.COMPLETED
