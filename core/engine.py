@@ -125,9 +125,10 @@ class Engine:
 
     @property
     def model_name(self) -> str:
-        if self.model is not None and getattr(self.model, "name", "").startswith("scripted"):
-            return self.model.name
-        return self.assistant.model or self.settings.model
+        """The assistant file's model wins; else the model's own name (TALLYBOT_MODEL)."""
+        if self.assistant.model:
+            return self.assistant.model
+        return self.model.name if self.model is not None else self.settings.model
 
     # --- creation ------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from core.domain import (
     new_id,
     utcnow,
 )
-from core.errors import NotFound
+from core.errors import IllegalTransition, NotFound
 from core.store import db
 from core.store.tables import (
     files,
@@ -409,8 +409,6 @@ class Store:
                 current = (
                     await conn.execute(sa.select(runs.c.status).where(runs.c.id == run.id))
                 ).scalar_one()
-                from core.errors import IllegalTransition
-
                 raise IllegalTransition(
                     f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
                 )
