@@ -431,16 +431,15 @@ class Engine:
         messages = await self.store.list_messages(
             thread.id, upto_seq=run.upto_seq, after_seq=prev, role="user"
         )
+        earlier = [r for r in runs if r.id != run.id and r.created_at <= run.created_at]
+        await self.store.load_steps(earlier)  # two queries, however long the thread
         turns: list[_Turn] = []
         for r in runs:
             if r.created_at > run.created_at and r.id != run.id:
                 break
             turn = _Turn([UserText(m.text) for m in messages if prev < m.seq <= r.upto_seq])
             prev = max(prev, r.upto_seq)
-            full = r if r.id != run.id else run
-            if r.id != run.id:
-                full = await self.store.get_run(r.id)
-            turn.items.extend(self._run_items(full))
+            turn.items.extend(self._run_items(run if r.id == run.id else r))
             if turn.items:
                 turns.append(turn)
             if r.id == run.id:

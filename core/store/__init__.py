@@ -328,17 +328,33 @@ class Store:
                 run.steps = await self._steps(conn, run_id)
         return run
 
+    async def load_steps(self, runs: list[Run]) -> None:
+        """Fill ``run.steps`` of many runs with two queries in all (history building)."""
+        if not runs:
+            return
+        async with self.engine.connect() as conn:
+            by_run = await self._steps_of(conn, [r.id for r in runs])
+        for run in runs:
+            run.steps = by_run.get(run.id, [])
+
     async def _steps(self, conn: AsyncConnection, run_id: str) -> list[RunStep]:
+        return (await self._steps_of(conn, [run_id])).get(run_id, [])
+
+    async def _steps_of(
+        self, conn: AsyncConnection, run_ids: list[str]
+    ) -> dict[str, list[RunStep]]:
         step_rows = (
             await conn.execute(
-                sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.seq)
+                sa.select(run_steps)
+                .where(run_steps.c.run_id.in_(run_ids))
+                .order_by(run_steps.c.run_id, run_steps.c.seq)
             )
         ).all()
         call_rows = (
             await conn.execute(
                 sa.select(tool_calls)
-                .where(tool_calls.c.run_id == run_id)
-                .order_by(tool_calls.c.seq)
+                .where(tool_calls.c.run_id.in_(run_ids))
+                .order_by(tool_calls.c.run_id, tool_calls.c.seq)
             )
         ).all()
         steps = {
@@ -355,7 +371,10 @@ class Store:
         }
         for c in call_rows:
             steps[c.step_id].tool_calls.append(self._call(c))
-        return list(steps.values())
+        by_run: dict[str, list[RunStep]] = {}
+        for step in steps.values():  # insertion order is (run, seq) order
+            by_run.setdefault(step.run_id, []).append(step)
+        return by_run
 
     @staticmethod
     def _call(c: Any) -> ToolCall:
