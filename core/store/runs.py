@@ -1,0 +1,341 @@
+"""Runs, their steps and tool calls, and the status log.
+
+Every status change goes through :meth:`RunsRepo.set_run_status` /
+:meth:`RunsRepo.set_step_status`, which check the transition table and persist the timestamp and
+a status-log row in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.domain import (
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    StepType,
+    ToolCall,
+    check_run_transition,
+    check_step_transition,
+    new_id,
+    utcnow,
+)
+from core.errors import IllegalTransition, NotFound
+from core.store.tables import run_steps, runs, status_log, tool_calls
+
+_RUN_STAMP = {
+    RunStatus.IN_PROGRESS: "started_at",
+    RunStatus.COMPLETED: "completed_at",
+    RunStatus.FAILED: "failed_at",
+    RunStatus.CANCELLED: "cancelled_at",
+}
+_STEP_STAMP = {
+    StepStatus.COMPLETED: "completed_at",
+    StepStatus.FAILED: "failed_at",
+    StepStatus.CANCELLED: "cancelled_at",
+    StepStatus.EXPIRED: "expired_at",
+}
+
+
+class RunsRepo:
+    """Runs (with their status machine), run steps, tool calls and each run's status history."""
+
+    engine: AsyncEngine
+
+    @staticmethod
+    def _run(row: Any) -> Run:
+        return Run(
+            id=row.id,
+            thread_id=row.thread_id,
+            model=row.model,
+            status=RunStatus(row.status),
+            upto_seq=row.upto_seq,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            failed_at=row.failed_at,
+            cancelled_at=row.cancelled_at,
+            expires_at=row.expires_at,
+            last_error=row.last_error,
+            usage=dict(row.usage or {}),
+            required_action=row.required_action,
+        )
+
+    async def create_run(self, run: Run) -> Run:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                runs.insert().values(
+                    id=run.id,
+                    thread_id=run.thread_id,
+                    model=run.model,
+                    status=run.status.value,
+                    upto_seq=run.upto_seq,
+                    created_at=run.created_at,
+                    expires_at=run.expires_at,
+                    usage=run.usage,
+                )
+            )
+            await conn.execute(
+                status_log.insert().values(
+                    run_id=run.id, status=run.status.value, at=run.created_at
+                )
+            )
+        return run
+
+    async def get_run(self, run_id: str, *, with_steps: bool = True) -> Run:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).first()
+            if row is None:
+                raise NotFound(f"no run {run_id}")
+            run = self._run(row)
+            if with_steps:
+                run.steps = await self._steps(conn, run_id)
+        return run
+
+    async def load_steps(self, runs: list[Run]) -> None:
+        """Fill ``run.steps`` of many runs with two queries in all (history building)."""
+        if not runs:
+            return
+        async with self.engine.connect() as conn:
+            by_run = await self._steps_of(conn, [r.id for r in runs])
+        for run in runs:
+            run.steps = by_run.get(run.id, [])
+
+    async def _steps(self, conn: AsyncConnection, run_id: str) -> list[RunStep]:
+        return (await self._steps_of(conn, [run_id])).get(run_id, [])
+
+    async def _steps_of(
+        self, conn: AsyncConnection, run_ids: list[str]
+    ) -> dict[str, list[RunStep]]:
+        step_rows = (
+            await conn.execute(
+                sa.select(run_steps)
+                .where(run_steps.c.run_id.in_(run_ids))
+                .order_by(run_steps.c.run_id, run_steps.c.seq)
+            )
+        ).all()
+        call_rows = (
+            await conn.execute(
+                sa.select(tool_calls)
+                .where(tool_calls.c.run_id.in_(run_ids))
+                .order_by(tool_calls.c.run_id, tool_calls.c.seq)
+            )
+        ).all()
+        steps = {
+            r.id: RunStep(
+                id=r.id,
+                run_id=r.run_id,
+                type=StepType(r.type),
+                status=StepStatus(r.status),
+                text=r.text,
+                created_at=r.created_at,
+                completed_at=r.completed_at,
+            )
+            for r in step_rows
+        }
+        for c in call_rows:
+            steps[c.step_id].tool_calls.append(self._call(c))
+        by_run: dict[str, list[RunStep]] = {}
+        for step in steps.values():  # insertion order is (run, seq) order
+            by_run.setdefault(step.run_id, []).append(step)
+        return by_run
+
+    @staticmethod
+    def _call(c: Any) -> ToolCall:
+        return ToolCall(
+            id=c.id,
+            run_id=c.run_id,
+            step_id=c.step_id,
+            name=c.name,
+            arguments=c.arguments,
+            output=c.output,
+            is_error=c.is_error,
+            approval=c.approval,
+            created_at=c.created_at,
+            completed_at=c.completed_at,
+        )
+
+    async def list_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        statuses: Iterable[RunStatus] | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        q = sa.select(runs)
+        if thread_id is not None:
+            q = q.where(runs.c.thread_id == thread_id)
+        if statuses is not None:
+            q = q.where(runs.c.status.in_([s.value for s in statuses]))
+        q = q.order_by(runs.c.created_at, runs.c.id)
+        if limit:
+            q = q.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [self._run(r) for r in rows]
+
+    async def set_run_status(self, run: Run, new: RunStatus, **values: Any) -> Run:
+        """Move ``run`` to ``new`` (checked against the table), stamp it, log it; in place."""
+        check_run_transition(run.status, new)
+        now = utcnow()
+        stamp = _RUN_STAMP.get(new)
+        if stamp and not (stamp == "started_at" and run.started_at):
+            values[stamp] = now
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(runs.c.id == run.id, runs.c.status == run.status.value)
+                .values(status=new.value, **values)
+            )
+            if result.rowcount != 1:
+                # Someone else moved it first (cancel racing completion): reload and re-check.
+                current = (
+                    await conn.execute(sa.select(runs.c.status).where(runs.c.id == run.id))
+                ).scalar_one()
+                raise IllegalTransition(
+                    f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
+                )
+            await conn.execute(status_log.insert().values(run_id=run.id, status=new.value, at=now))
+        run.status = new
+        for key, value in values.items():
+            if hasattr(run, key):
+                setattr(run, key, value)
+        return run
+
+    async def update_run(self, run: Run, **values: Any) -> None:
+        """Non-status fields: usage, required_action, last_error, expires_at, upto_seq."""
+        async with self.engine.begin() as conn:
+            await conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
+        for key, value in values.items():
+            setattr(run, key, value)
+
+    async def run_status(self, run_id: str) -> RunStatus:
+        async with self.engine.connect() as conn:
+            value = (
+                await conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))
+            ).scalar()
+        if value is None:
+            raise NotFound(f"no run {run_id}")
+        return RunStatus(value)
+
+    async def status_history(self, run_id: str) -> list[tuple[str | None, str, datetime]]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(status_log.c.step_id, status_log.c.status, status_log.c.at)
+                    .where(status_log.c.run_id == run_id)
+                    .order_by(status_log.c.id)
+                )
+            ).all()
+        return [(r.step_id, r.status, r.at) for r in rows]
+
+    # --- steps and tool calls --------------------------------------------------------------
+
+    async def add_step(self, run: Run, type_: StepType) -> RunStep:
+        step = RunStep(id=new_id("step"), run_id=run.id, type=type_)
+        async with self.engine.begin() as conn:
+            seq = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(run_steps)
+                    .where(run_steps.c.run_id == run.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                run_steps.insert().values(
+                    id=step.id,
+                    run_id=run.id,
+                    seq=seq,
+                    type=type_.value,
+                    status=step.status.value,
+                    text="",
+                    created_at=step.created_at,
+                )
+            )
+            await conn.execute(
+                status_log.insert().values(
+                    run_id=run.id, step_id=step.id, status=step.status.value, at=step.created_at
+                )
+            )
+        run.steps.append(step)
+        return step
+
+    async def set_step_status(
+        self, step: RunStep, new: StepStatus, *, text: str | None = None
+    ) -> None:
+        check_step_transition(step.status, new)
+        now = utcnow()
+        values: dict[str, Any] = {"status": new.value}
+        if stamp := _STEP_STAMP.get(new):
+            values[stamp] = now
+        if text is not None:
+            values["text"] = text
+        async with self.engine.begin() as conn:
+            await conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(**values))
+            await conn.execute(
+                status_log.insert().values(
+                    run_id=step.run_id, step_id=step.id, status=new.value, at=now
+                )
+            )
+        step.status = new
+        if new == StepStatus.COMPLETED:
+            step.completed_at = now
+        if text is not None:
+            step.text = text
+
+    async def set_step_text(self, step: RunStep, text: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                run_steps.update().where(run_steps.c.id == step.id).values(text=text)
+            )
+        step.text = text
+
+    async def add_tool_call(self, step: RunStep, call: ToolCall) -> ToolCall:
+        async with self.engine.begin() as conn:
+            seq = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(tool_calls)
+                    .where(tool_calls.c.run_id == call.run_id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                tool_calls.insert().values(
+                    run_id=call.run_id,
+                    id=call.id,
+                    step_id=step.id,
+                    seq=seq,
+                    name=call.name,
+                    arguments=call.arguments,
+                    approval=call.approval,
+                    is_error=False,
+                    created_at=call.created_at,
+                )
+            )
+        step.tool_calls.append(call)
+        return call
+
+    async def set_tool_output(self, call: ToolCall, output: str, *, is_error: bool) -> None:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                tool_calls.update()
+                .where(tool_calls.c.run_id == call.run_id, tool_calls.c.id == call.id)
+                .values(output=output, is_error=is_error, completed_at=now)
+            )
+        call.output, call.is_error, call.completed_at = output, is_error, now
+
+    async def set_tool_approval(self, call: ToolCall, approval: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                tool_calls.update()
+                .where(tool_calls.c.run_id == call.run_id, tool_calls.c.id == call.id)
+                .values(approval=approval)
+            )
+        call.approval = approval

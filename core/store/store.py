@@ -1,0 +1,15 @@
+"""The one place :class:`Store` is assembled from its per-aggregate repositories."""
+
+from __future__ import annotations
+
+from core.store.base import StoreBase
+from core.store.files import FilesRepo
+from core.store.platform import PlatformRepo
+from core.store.runs import RunsRepo
+from core.store.threads import ThreadsRepo
+
+
+# A new aggregate is one more mixin module under core/store/ and one more base here; StoreBase
+# stays last so every mixin sees the engine it sets.
+class Store(ThreadsRepo, RunsRepo, FilesRepo, PlatformRepo, StoreBase):
+    """Async repository. Create with :meth:`open` (applies migrations)."""

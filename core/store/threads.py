@@ -1,0 +1,163 @@
+"""Threads (one conversation each) and their messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.domain import Message, Thread, new_id, utcnow
+from core.errors import NotFound
+from core.store.tables import messages, threads
+
+
+class ThreadsRepo:
+    """Threads by id or channel key, and the ordered messages of a thread."""
+
+    engine: AsyncEngine
+
+    @staticmethod
+    def _thread(row: Any) -> Thread:
+        return Thread(
+            id=row.id,
+            key=row.key,
+            title=row.title,
+            lang=row.lang,
+            current_bill_id=row.current_bill_id,
+            created_at=row.created_at,
+            metadata=dict(row.metadata or {}),
+        )
+
+    @staticmethod
+    def _message(row: Any) -> Message:
+        return Message(
+            id=row.id,
+            thread_id=row.thread_id,
+            role=row.role,
+            text=row.text,
+            seq=row.seq,
+            run_id=row.run_id,
+            file_ids=list(row.file_ids or []),
+            created_at=row.created_at,
+        )
+
+    # --- threads ---------------------------------------------------------------------------
+
+    async def thread_by_key(self, key: str) -> Thread | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(threads).where(threads.c.key == key))).first()
+        return self._thread(row) if row else None
+
+    async def get_thread(self, thread_id: str) -> Thread:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(threads).where(threads.c.id == thread_id))).first()
+        if row is None:
+            raise NotFound(f"no thread {thread_id}")
+        return self._thread(row)
+
+    async def get_or_create_thread(
+        self, key: str, *, lang: str | None = None, title: str | None = None
+    ) -> Thread:
+        """The thread for a channel key, created on first use (race-safe via the unique key)."""
+        found = await self.thread_by_key(key)
+        if found:
+            return found
+        thread = Thread(id=new_id("thread"), key=key, lang=lang, title=title)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    threads.insert().values(
+                        id=thread.id,
+                        key=key,
+                        lang=lang,
+                        title=title,
+                        metadata={},
+                        created_at=thread.created_at,
+                        updated_at=thread.created_at,
+                    )
+                )
+        except IntegrityError:
+            found = await self.thread_by_key(key)
+            assert found is not None
+            return found
+        return thread
+
+    async def update_thread(self, thread_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                threads.update()
+                .where(threads.c.id == thread_id)
+                .values(**values, updated_at=utcnow())
+            )
+
+    async def archive_thread_key(self, key: str) -> None:
+        """`/new`: the old thread keeps its history under an archived key; the key is free."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                threads.update()
+                .where(threads.c.key == key)
+                .values(key=f"{key}#archived:{new_id('a')[2:]}", updated_at=utcnow())
+            )
+
+    async def list_threads(self) -> list[Thread]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(threads).order_by(threads.c.created_at))).all()
+        return [self._thread(r) for r in rows]
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def add_message(
+        self,
+        thread_id: str,
+        role: str,
+        text: str,
+        *,
+        run_id: str | None = None,
+        file_ids: Iterable[str] = (),
+    ) -> Message:
+        msg = Message(
+            id=new_id("msg"),
+            thread_id=thread_id,
+            role=role,
+            text=text,
+            run_id=run_id,
+            file_ids=list(file_ids),
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                messages.insert().values(
+                    id=msg.id,
+                    thread_id=thread_id,
+                    role=role,
+                    text=text,
+                    run_id=run_id,
+                    file_ids=msg.file_ids,
+                    created_at=msg.created_at,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            msg.seq = key[0]
+        return msg
+
+    async def list_messages(
+        self,
+        thread_id: str,
+        *,
+        upto_seq: int | None = None,
+        after_seq: int | None = None,
+        role: str | None = None,
+    ) -> list[Message]:
+        q = sa.select(messages).where(messages.c.thread_id == thread_id)
+        if upto_seq is not None:
+            q = q.where(messages.c.seq <= upto_seq)
+        if after_seq is not None:
+            q = q.where(messages.c.seq > after_seq)
+        if role is not None:
+            q = q.where(messages.c.role == role)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.order_by(messages.c.seq))).all()
+        return [self._message(r) for r in rows]
