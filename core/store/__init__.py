@@ -1,8 +1,8 @@
 """The async repository over :mod:`core.store.tables`.
 
 One class, :class:`Store`, for threads, messages, files, runs, steps, tool calls and the small
-adapter state (processed events, kv). The bill ledger keeps its own queries in
-:mod:`core.bills` on the same engine. Every status change goes through
+adapter state (processed events, kv); the bills aggregate is mixed in from
+:mod:`core.store.bills`. Every status change goes through
 :meth:`Store.set_run_status` / :meth:`Store.set_step_status`, which check the transition table
 and persist the timestamp and a status-log row in one transaction.
 """
@@ -34,6 +34,7 @@ from core.domain import (
 )
 from core.errors import IllegalTransition, NotFound
 from core.store import db
+from core.store.bills import BillsRepo
 from core.store.tables import (
     files,
     kv,
@@ -60,7 +61,7 @@ _STEP_STAMP = {
 }
 
 
-class Store:
+class Store(BillsRepo):
     """Async repository. Create with :meth:`open` (applies migrations)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
