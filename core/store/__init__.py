@@ -7,7 +7,10 @@
 - :mod:`core.store.runs` — runs, steps, tool calls and the status log (every status change is
   checked against the transition table and logged in the same transaction);
 - :mod:`core.store.files` — file references;
-- :mod:`core.store.platform` — adapter state: processed events and kv.
+- :mod:`core.store.platform` — adapter state: processed events and kv;
+- :mod:`core.store.bills` — the bill book: bills, revisions, the price catalog (its statements
+  in :mod:`core.store.bill_queries`);
+- :mod:`core.store.search` — file-search passages (FTS5 on SQLite, tsvector on PostgreSQL).
 
 This module only re-exports; submodules import their siblings directly, never this package.
 """

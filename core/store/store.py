@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.store.base import StoreBase
+from core.store.bills import BillsRepo
 from core.store.files import FilesRepo
 from core.store.platform import PlatformRepo
 from core.store.runs import RunsRepo
@@ -11,5 +12,5 @@ from core.store.threads import ThreadsRepo
 
 # A new aggregate is one more mixin module under core/store/ and one more base here; StoreBase
 # stays last so every mixin sees the engine it sets.
-class Store(ThreadsRepo, RunsRepo, FilesRepo, PlatformRepo, StoreBase):
+class Store(ThreadsRepo, RunsRepo, FilesRepo, PlatformRepo, BillsRepo, StoreBase):
     """Async repository. Create with :meth:`open` (applies migrations)."""

@@ -1,0 +1,279 @@
+"""The statements of the bills aggregate, each on a connection the caller's transaction owns.
+
+Row-to-value mapping lives here too, so :mod:`core.store.bills` reads as whole operations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.bills.catalog import Prices
+from core.bills.model import Bill, BillHead, Change, LineItem, Revision, bill_not_found, totals
+from core.errors import NotFound
+from core.store.tables import bill_revisions, bills, price_catalog, threads
+
+
+async def thread_row(conn: AsyncConnection, thread_id: str) -> Any:
+    row = (
+        await conn.execute(
+            sa.select(threads.c.id, threads.c.key, threads.c.current_bill_id).where(
+                threads.c.id == thread_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no thread {thread_id}", zh=f"没有对话 {thread_id}")
+    return row
+
+
+async def bill_for_write(conn: AsyncConnection, thread_id: str, bill_id: int | None) -> BillHead:
+    if bill_id is None:
+        bill_id = (await thread_row(conn, thread_id)).current_bill_id
+        if bill_id is None:
+            raise bill_not_found(None)
+    # FOR UPDATE serialises writers of one bill on PostgreSQL; SQLite locks the whole file.
+    row = (
+        await conn.execute(
+            sa.select(bills.c.id, bills.c.revision, bills.c.voided)
+            .where(bills.c.id == bill_id, bills.c.thread_id == thread_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise bill_not_found(bill_id)
+    return BillHead(id=row.id, revision=row.revision, voided=bool(row.voided))
+
+
+async def latest_items(conn: AsyncConnection, bill_id: int | None) -> list[LineItem]:
+    if bill_id is None:
+        return []
+    data = (
+        await conn.execute(
+            sa.select(bill_revisions.c["items"])
+            .select_from(
+                bill_revisions.join(
+                    bills,
+                    sa.and_(
+                        bills.c.id == bill_revisions.c.bill_id,
+                        bills.c.revision == bill_revisions.c.revision,
+                    ),
+                )
+            )
+            .where(bills.c.id == bill_id)
+        )
+    ).scalar()
+    return [LineItem.from_stored(i) for i in data or []]
+
+
+async def revisions(conn: AsyncConnection, bill_id: int) -> list[Revision]:
+    rows = (
+        await conn.execute(
+            sa.select(bill_revisions)
+            .where(bill_revisions.c.bill_id == bill_id)
+            .order_by(bill_revisions.c.revision)
+        )
+    ).all()
+    return [
+        Revision(
+            revision=r.revision,
+            reason=r.reason,
+            note=r.note,
+            voided=bool(r.voided),
+            items=[LineItem.from_stored(i) for i in r.items],
+            cost=r.cost,
+            revenue=r.revenue,
+            profit=r.profit,
+            run_id=r.run_id,
+            call_id=r.tool_call_id,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def insert_revision(
+    conn: AsyncConnection,
+    bill_id: int,
+    revision: int,
+    change: Change,
+    reason: str,
+    note: str | None,
+    run_id: str | None,
+    call_id: str | None,
+    now: datetime,
+) -> None:
+    cost, revenue, profit = totals(change.items)
+    keyed = bool(run_id and call_id)
+    await conn.execute(
+        bill_revisions.insert().values(
+            bill_id=bill_id,
+            revision=revision,
+            items=[i.to_stored() for i in change.items],
+            cost=cost,
+            revenue=revenue,
+            profit=profit,
+            voided=change.voided,
+            reason=reason,
+            note=note,
+            run_id=run_id if keyed else None,
+            tool_call_id=call_id if keyed else None,
+            created_at=now,
+        )
+    )
+
+
+async def bump(
+    conn: AsyncConnection, bill_id: int, revision: int, voided: bool, now: datetime
+) -> None:
+    await conn.execute(
+        bills.update()
+        .where(bills.c.id == bill_id)
+        .values(revision=revision, voided=voided, updated_at=now)
+    )
+
+
+async def set_current(conn: AsyncConnection, thread_id: str, bill_id: int, now: datetime) -> None:
+    await conn.execute(
+        threads.update()
+        .where(threads.c.id == thread_id)
+        .values(current_bill_id=bill_id, updated_at=now)
+    )
+
+
+async def revision_for_call(
+    conn: AsyncConnection, run_id: str | None, call_id: str | None
+) -> tuple[int, int] | None:
+    row = (
+        await conn.execute(
+            sa.select(bill_revisions.c.bill_id, bill_revisions.c.revision).where(
+                bill_revisions.c.run_id == run_id, bill_revisions.c.tool_call_id == call_id
+            )
+        )
+    ).first()
+    return None if row is None else (row.bill_id, row.revision)
+
+
+def snapshot_query() -> sa.Select[Any]:
+    return sa.select(
+        bills.c.id,
+        bills.c.thread_id,
+        threads.c.key.label("thread_key"),
+        bills.c.date,
+        bills.c.currency,
+        bills.c.created_at,
+        bill_revisions.c.revision,
+        bill_revisions.c["items"],
+        bill_revisions.c.voided,
+        bill_revisions.c.created_at.label("revised_at"),
+    ).select_from(bills.join(threads, threads.c.id == bills.c.thread_id))
+
+
+def bill_from_row(row: Any) -> Bill:
+    items = [LineItem.from_stored(i) for i in row.items]
+    # Recomputed, not read from the stored totals: the items are the source of truth.
+    cost, revenue, profit = totals(items)
+    return Bill(
+        id=row.id,
+        thread_id=row.thread_id,
+        thread_key=row.thread_key,
+        date=row.date,
+        currency=row.currency,
+        revision=row.revision,
+        items=items,
+        cost=cost,
+        revenue=revenue,
+        profit=profit,
+        voided=bool(row.voided),
+        created_at=row.created_at,
+        updated_at=row.revised_at,
+    )
+
+
+async def snapshot(conn: AsyncConnection, bill_id: int, revision: int) -> Bill:
+    row = (
+        await conn.execute(
+            snapshot_query()
+            .join(bill_revisions, bill_revisions.c.bill_id == bills.c.id)
+            .where(bills.c.id == bill_id, bill_revisions.c.revision == revision)
+        )
+    ).first()
+    if row is None:
+        raise bill_not_found(bill_id)
+    return bill_from_row(row)
+
+
+async def catalog(conn: AsyncConnection, thread_id: str) -> Prices:
+    rows = (
+        await conn.execute(
+            sa.select(
+                price_catalog.c.name, price_catalog.c.unit_cost, price_catalog.c.unit_price
+            ).where(price_catalog.c.thread_id == thread_id)
+        )
+    ).all()
+    return {r.name: (r.unit_cost, r.unit_price) for r in rows}
+
+
+async def learn(
+    conn: AsyncConnection, thread_id: str, prices: Prices, source: str, now: datetime
+) -> None:
+    """Upsert catalog rows; a None field keeps the value already known."""
+    rows = [
+        {
+            "thread_id": thread_id,
+            "name": key,
+            "unit_cost": cost,
+            "unit_price": price,
+            "source": source,
+            "updated_at": now,
+        }
+        for key, (cost, price) in prices.items()
+        if cost is not None or price is not None
+    ]
+    if not rows:
+        return
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        await _upsert_prices(conn, rows)
+        return
+    for row in rows:  # other backends: plain read-then-write inside the caller's transaction
+        known = (
+            await conn.execute(
+                sa.select(price_catalog.c.unit_cost, price_catalog.c.unit_price).where(
+                    price_catalog.c.thread_id == thread_id, price_catalog.c.name == row["name"]
+                )
+            )
+        ).first()
+        if known is None:
+            await conn.execute(price_catalog.insert().values(**row))
+            continue
+        await conn.execute(
+            price_catalog.update()
+            .where(price_catalog.c.thread_id == thread_id, price_catalog.c.name == row["name"])
+            .values(
+                unit_cost=row["unit_cost"] if row["unit_cost"] is not None else known.unit_cost,
+                unit_price=row["unit_price"] if row["unit_price"] is not None else known.unit_price,
+                source=source,
+                updated_at=now,
+            )
+        )
+
+
+async def _upsert_prices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    # Both dialects spell the upsert the same way (ON CONFLICT ... DO UPDATE).
+    insert: Any = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    stmt = insert(price_catalog).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[price_catalog.c.thread_id, price_catalog.c.name],
+        set_={
+            "unit_cost": sa.func.coalesce(stmt.excluded.unit_cost, price_catalog.c.unit_cost),
+            "unit_price": sa.func.coalesce(stmt.excluded.unit_price, price_catalog.c.unit_price),
+            "source": stmt.excluded.source,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    await conn.execute(stmt)

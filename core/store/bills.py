@@ -1,0 +1,248 @@
+"""The bills aggregate: bills, their append-only revisions, and the per-thread price catalog.
+
+Each public method is one whole operation in one transaction. A write takes a pure function
+from :mod:`core.bills.ledger` that decides the new revision's lines from what the transaction
+read, so validation and price filling stay in the ledger while the reads, the revision, the
+idempotency key ``(run_id, call_id)``, the thread's current-bill pointer and the learned
+prices commit or roll back together. Writers racing for one revision number are retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+import core.store.bill_queries as sql
+from core.bills.catalog import Prices, prices_of
+from core.bills.model import UNDO, Bill, BillHead, Change, LineItem, Revision, bill_not_found
+from core.errors import ToolError
+from core.store.tables import bill_revisions, bills, threads
+
+_WRITE_ATTEMPTS = 5
+
+NewLines = Callable[[Prices, list[LineItem]], list[LineItem]]
+"""``(thread catalog, current bill's lines) -> lines of a new bill``."""
+RevisedLines = Callable[[BillHead, list[LineItem], Prices], list[LineItem]]
+"""``(bill, its latest lines, thread catalog) -> lines of its next revision``."""
+Undone = Callable[[BillHead, list[Revision]], Change]
+"""``(bill, all its revisions oldest first) -> what undoing the last change leaves``."""
+_Work = Callable[[AsyncConnection], Awaitable[tuple[int, int]]]
+
+
+class BillsRepo:
+    """Bills, revisions and price catalog on :attr:`engine`; mixed into :class:`Store`."""
+
+    engine: AsyncEngine
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def write_new_bill(
+        self,
+        thread_id: str,
+        lines: NewLines,
+        *,
+        date: str,
+        currency: str,
+        reason: str,
+        note: str | None,
+        run_id: str | None,
+        call_id: str | None,
+    ) -> Bill:
+        """Insert a bill at revision 1, learn its prices and make it the thread's current bill."""
+
+        async def work(conn: AsyncConnection) -> tuple[int, int]:
+            thread = await sql.thread_row(conn, thread_id)
+            current = await sql.latest_items(conn, thread.current_bill_id)
+            items = lines(await sql.catalog(conn, thread_id), current)
+            now = datetime.now(UTC)
+            result = await conn.execute(
+                bills.insert().values(
+                    thread_id=thread_id,
+                    date=date,
+                    currency=currency,
+                    revision=1,
+                    voided=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None  # a single-row INSERT always reports its primary key
+            bill_id = int(key[0])
+            await sql.insert_revision(
+                conn, bill_id, 1, Change(items), reason, note, run_id, call_id, now
+            )
+            await sql.learn(conn, thread_id, prices_of(items), f"bill #{bill_id}", now)
+            await sql.set_current(conn, thread_id, bill_id, now)
+            return bill_id, 1
+
+        return await self._write_bill(work, run_id, call_id)
+
+    async def write_bill_revision(
+        self,
+        thread_id: str,
+        bill_id: int | None,
+        revise: RevisedLines,
+        *,
+        reason: str,
+        note: str | None,
+        run_id: str | None,
+        call_id: str | None,
+    ) -> Bill:
+        """Append a revision to a bill (None: the thread's current one) and learn its prices."""
+
+        async def work(conn: AsyncConnection) -> tuple[int, int]:
+            head = await sql.bill_for_write(conn, thread_id, bill_id)
+            before = await sql.latest_items(conn, head.id)
+            items = revise(head, before, await sql.catalog(conn, thread_id))
+            revision = head.revision + 1
+            now = datetime.now(UTC)
+            await sql.insert_revision(
+                conn, head.id, revision, Change(items), reason, note, run_id, call_id, now
+            )
+            await sql.bump(conn, head.id, revision, False, now)
+            await sql.learn(conn, thread_id, prices_of(items), f"bill #{head.id}", now)
+            await sql.set_current(conn, thread_id, head.id, now)
+            return head.id, revision
+
+        return await self._write_bill(work, run_id, call_id)
+
+    async def write_bill_undo(self, thread_id: str, bill_id: int | None, undo: Undone) -> Bill:
+        """Append an ``undo`` revision; a voiding one also clears the thread's current bill.
+
+        Raises NotFound when the bill (or, without ``bill_id``, a current bill) does not exist.
+        """
+
+        async def work(conn: AsyncConnection) -> tuple[int, int]:
+            head = await sql.bill_for_write(conn, thread_id, bill_id)
+            change = undo(head, await sql.revisions(conn, head.id))
+            revision = head.revision + 1
+            now = datetime.now(UTC)
+            await sql.insert_revision(conn, head.id, revision, change, UNDO, None, None, None, now)
+            await sql.bump(conn, head.id, revision, change.voided, now)
+            if change.voided:
+                await conn.execute(
+                    threads.update()
+                    .where(threads.c.id == thread_id, threads.c.current_bill_id == head.id)
+                    .values(current_bill_id=None, updated_at=now)
+                )
+            else:
+                await sql.set_current(conn, thread_id, head.id, now)
+            return head.id, revision
+
+        return await self._write_bill(work, None, None)
+
+    async def _write_bill(self, work: _Work, run_id: str | None, call_id: str | None) -> Bill:
+        """Run ``work(conn) -> (bill_id, revision)`` in a transaction, idempotently, with retry."""
+        keyed = bool(run_id and call_id)
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                async with self.engine.begin() as conn:
+                    if keyed:
+                        found = await sql.revision_for_call(conn, run_id, call_id)
+                        if found is not None:
+                            return await sql.snapshot(conn, *found)
+                    bill_id, revision = await work(conn)
+                    return await sql.snapshot(conn, bill_id, revision)
+            except IntegrityError as exc:
+                # Either a replay of the same call won the race (return its result), or another
+                # writer took this revision number (recompute on top of it).
+                if keyed:
+                    async with self.engine.connect() as conn:
+                        found = await sql.revision_for_call(conn, run_id, call_id)
+                        if found is not None:
+                            return await sql.snapshot(conn, *found)
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise ToolError(
+                        "the bill was changed by someone else at the same time; try again",
+                        code="write_conflict",
+                        zh="账单正被同时修改，请重试",
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    # --- price catalog ---------------------------------------------------------------------
+
+    async def learn_bill_prices(self, thread_id: str, prices: Prices, source: str) -> None:
+        """Upsert catalog rows of a thread (NotFound if it does not exist); None keeps a field."""
+        async with self.engine.begin() as conn:
+            await sql.thread_row(conn, thread_id)
+            await sql.learn(conn, thread_id, prices, source, datetime.now(UTC))
+
+    async def bill_catalog(self, thread_id: str) -> Prices:
+        """``{normalised name: (unit_cost, unit_price)}`` known for this thread."""
+        async with self.engine.connect() as conn:
+            return await sql.catalog(conn, thread_id)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    async def get_bill(self, bill_id: int, *, thread_id: str | None = None) -> Bill:
+        """A bill at its latest revision; with ``thread_id``, only that thread's bill."""
+        async with self.engine.connect() as conn:
+            q = sa.select(bills.c.revision).where(bills.c.id == bill_id)
+            if thread_id is not None:
+                q = q.where(bills.c.thread_id == thread_id)
+            revision = (await conn.execute(q)).scalar()
+            if revision is None:
+                raise bill_not_found(bill_id)
+            return await sql.snapshot(conn, bill_id, revision)
+
+    async def current_bill(self, thread_id: str) -> Bill | None:
+        """The thread's current bill, None if it has none or it was voided."""
+        async with self.engine.connect() as conn:
+            bill_id = (
+                await conn.execute(
+                    sa.select(threads.c.current_bill_id).where(threads.c.id == thread_id)
+                )
+            ).scalar()
+            if bill_id is None:
+                return None
+            row = (
+                await conn.execute(
+                    sa.select(bills.c.revision, bills.c.voided).where(
+                        bills.c.id == bill_id, bills.c.thread_id == thread_id
+                    )
+                )
+            ).first()
+            if row is None or row.voided:
+                return None
+            return await sql.snapshot(conn, bill_id, row.revision)
+
+    async def bill_history(self, bill_id: int) -> list[Revision]:
+        """Every revision of a bill, oldest first; NotFound when there are none."""
+        async with self.engine.connect() as conn:
+            revisions = await sql.revisions(conn, bill_id)
+        if not revisions:
+            raise bill_not_found(bill_id)
+        return revisions
+
+    async def list_bills(
+        self,
+        *,
+        thread_id: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        include_voided: bool = False,
+    ) -> list[Bill]:
+        """Bills at their latest revision, ordered by date then id; dates are inclusive."""
+        q = sql.snapshot_query().join(
+            bill_revisions,
+            sa.and_(
+                bill_revisions.c.bill_id == bills.c.id,
+                bill_revisions.c.revision == bills.c.revision,
+            ),
+        )
+        if thread_id is not None:
+            q = q.where(bills.c.thread_id == thread_id)
+        if date_from is not None:
+            q = q.where(bills.c.date >= date_from)
+        if date_to is not None:
+            q = q.where(bills.c.date <= date_to)
+        if not include_voided:
+            q = q.where(bills.c.voided.is_(False))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.order_by(bills.c.date, bills.c.id))).all()
+        return [sql.bill_from_row(r) for r in rows]
