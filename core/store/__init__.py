@@ -34,6 +34,7 @@ from core.domain import (
 )
 from core.errors import IllegalTransition, NotFound
 from core.store import db
+from core.store.search import SearchRepo
 from core.store.tables import (
     files,
     kv,
@@ -60,7 +61,7 @@ _STEP_STAMP = {
 }
 
 
-class Store:
+class Store(SearchRepo):
     """Async repository. Create with :meth:`open` (applies migrations)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
