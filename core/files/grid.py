@@ -128,6 +128,7 @@ def _grid_csv(text: str, name: str | None, encoding: str) -> Grid:
 
 
 def delimiter_name(delimiter: str) -> str:
+    """A delimiter as a word for notes and summaries ("comma", "tab", ...)."""
     return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}.get(
         delimiter, repr(delimiter)
     )
@@ -233,6 +234,8 @@ def _grid_json(text: str) -> Grid:
 
 
 def read_grid(data: bytes, name: str | None) -> Grid:
+    """The table in ``data`` as cell text with a cleaned header; :class:`FileRejected` when
+    the bytes are not a table (``name`` is a hint for the type and the messages)."""
     kind, mime = sniff_kind(data, name or "")
     if kind != "table":
         raise FileRejected(

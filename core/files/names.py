@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 
 def human_size(size: int) -> str:
+    """``1536`` -> ``"1.5 KB"``: sizes as people read them in messages."""
     if size < 1024:
         return f"{size} bytes"
     if size < 1024 * 1024:
@@ -36,4 +37,5 @@ def sanitize_name(name: str) -> str:
 
 
 def file_ext(name: str | None) -> str:
+    """The lower-case extension of the sanitised name (``".csv"``), or ``""``."""
     return PurePosixPath(sanitize_name(name or "")).suffix.lower()

@@ -85,6 +85,7 @@ def summarize(table: LoadedTable, name: str, preview_rows: int) -> str:
 
 
 def text_summary(text: str, name: str, label: str) -> str:
+    """A text file for the model: ``label``, its size, and an excerpt of the start."""
     lines = text.splitlines()
     excerpt = text.strip()[:600]
     more = "…" if len(text.strip()) > 600 else ""
@@ -92,6 +93,7 @@ def text_summary(text: str, name: str, label: str) -> str:
 
 
 def image_summary(data: bytes, name: str, mime: str) -> str:
+    """An image for the model: format, pixel size (PNG) and file size."""
     if mime == "image/png" and data[12:16] == b"IHDR" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
         return f"{name}: PNG image, {width}×{height} px, {human_size(len(data))}"

@@ -166,6 +166,7 @@ def _to_frame(grid: Grid) -> tuple[pd.DataFrame, list[str]]:
 
 
 def load_table_bytes(data: bytes, name: str | None) -> LoadedTable:
+    """:func:`load_table` for bytes already in memory (intake checks before it stores)."""
     grid = read_grid(data, name)
     df, notes = _to_frame(grid)
     table = LoadedTable(

@@ -22,6 +22,7 @@ def pdf_pages(data: bytes, max_pages: int | None = None) -> list[str]:
 
 
 def grid_as_csv(grid: Grid) -> str:
+    """The grid as comma-separated text, header first."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(grid.header)
