@@ -39,9 +39,10 @@ from core.domain import FileRef, Run, RunStatus, Thread
 from core.engine import ACTIVE, Engine
 from core.errors import FileRejected, UserError
 from core.events import Event, Reply
-from core.files import FileIntake, read_sales_items
+from core.files import FileIntake
 from core.i18n import detect_lang, t
 from core.models.base import Model
+from core.sales_file import read_sales_items
 from core.store import Store
 from core.tools.base import ToolRegistry
 

@@ -18,9 +18,9 @@ from core.bills import Bill, export_bills, parse_add
 from core.domain import FileRef, Thread
 from core.errors import CommandError, ToolError, UserError
 from core.events import Event, FileProduced, Reply
-from core.files import read_sales_items
 from core.format import bill_table
 from core.i18n import t
+from core.sales_file import read_sales_items
 
 if TYPE_CHECKING:
     from core.app import Tallybot

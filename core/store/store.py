@@ -7,10 +7,11 @@ from core.store.bills import BillsRepo
 from core.store.files import FilesRepo
 from core.store.platform import PlatformRepo
 from core.store.runs import RunsRepo
+from core.store.search import SearchRepo
 from core.store.threads import ThreadsRepo
 
 
 # A new aggregate is one more mixin module under core/store/ and one more base here; StoreBase
 # stays last so every mixin sees the engine it sets.
-class Store(ThreadsRepo, RunsRepo, FilesRepo, PlatformRepo, BillsRepo, StoreBase):
+class Store(ThreadsRepo, RunsRepo, FilesRepo, PlatformRepo, BillsRepo, SearchRepo, StoreBase):
     """Async repository. Create with :meth:`open` (applies migrations)."""

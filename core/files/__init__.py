@@ -1,0 +1,62 @@
+"""File intake: what a person attaches, checked, decoded and stored once.
+
+One job per module, in the order a file meets them:
+
+1. :mod:`core.files.sniff` decides what the bytes *are* (:func:`sniff_kind`, by magic numbers
+   and then text decoding with :func:`decode_bytes`), not what the name says.
+2. :mod:`core.files.grid` reads CSV/TSV/XLSX/XLS/JSON records into header and rows of cell
+   text; :mod:`core.files.tables` turns that into a pandas DataFrame (:func:`load_table`) with
+   common dirt cleaned and ``notes`` saying what was done.
+3. :mod:`core.files.summary` writes the short text the model sees about a file
+   (:func:`summarize`); :mod:`core.files.text` gives file search a file's plain text
+   (:func:`extract_text`, :func:`pdf_pages`).
+4. :mod:`core.files.intake` (:class:`FileIntake`) stores the bytes content-addressed and one
+   :class:`~core.domain.FileRef` row per thread.
+
+:mod:`core.files.names` holds the safe display name and human-readable sizes. Reading the bill
+columns of a sales file is the book's job (:mod:`core.sales_file`).
+"""
+
+from core.files.grid import Grid, read_grid
+from core.files.intake import FileIntake, OnIngested
+from core.files.names import sanitize_name
+from core.files.sniff import (
+    MIME_CSV,
+    MIME_JSON,
+    MIME_MD,
+    MIME_PDF,
+    MIME_TEXT,
+    MIME_TSV,
+    MIME_XLS,
+    MIME_XLSX,
+    Kind,
+    decode_bytes,
+    sniff_kind,
+)
+from core.files.summary import summarize
+from core.files.tables import LoadedTable, load_table
+from core.files.text import extract_text, pdf_pages
+
+__all__ = [
+    "MIME_CSV",
+    "MIME_JSON",
+    "MIME_MD",
+    "MIME_PDF",
+    "MIME_TEXT",
+    "MIME_TSV",
+    "MIME_XLS",
+    "MIME_XLSX",
+    "FileIntake",
+    "Grid",
+    "Kind",
+    "LoadedTable",
+    "OnIngested",
+    "decode_bytes",
+    "extract_text",
+    "load_table",
+    "pdf_pages",
+    "read_grid",
+    "sanitize_name",
+    "sniff_kind",
+    "summarize",
+]

@@ -1,0 +1,100 @@
+"""Short texts about a file for the model: a table's shape and first rows, text, images."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pandas as pd
+
+from core.files.grid import delimiter_name
+from core.files.names import human_size
+from core.files.tables import LoadedTable
+
+_MAX_PREVIEW_CELL = 24
+_SUMMARY_LIMIT = 2000
+
+
+def _dtype_name(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    return "text"
+
+
+def _preview_cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    text = text.replace("\n", " ").replace("|", "/")
+    return text if len(text) <= _MAX_PREVIEW_CELL else text[: _MAX_PREVIEW_CELL - 1] + "…"
+
+
+def summarize(table: LoadedTable, name: str, preview_rows: int) -> str:
+    """A short text about the table for the model: format, shape, column types, first rows.
+
+    Wide tables show as many columns as fit in about 2,000 characters and say how many more
+    there are, so the summary never crowds out the conversation.
+    """
+    df = table.df
+    where = [table.format]
+    if table.encoding:
+        where.append(f"encoding {table.encoding}")
+    if table.delimiter:
+        where.append(f"delimiter {delimiter_name(table.delimiter)}")
+    if table.sheet:
+        where.append(f"sheet {table.sheet!r}")
+    head = f"{name}: {', '.join(where)}; {len(df)} rows × {len(df.columns)} columns"
+    notes = [n for n in table.notes if not n.startswith(("encoding ", "delimiter "))]
+    notes_text = ("Notes: " + "; ".join(notes)) if notes else ""
+    if len(notes_text) > 500:
+        notes_text = notes_text[:499] + "…"
+
+    def render(ncols: int) -> str:
+        cols = list(df.columns[:ncols])
+        more = len(df.columns) - ncols
+        marker = f" … (+{more} more columns)" if more > 0 else ""
+        lines = [
+            head,
+            "Columns: " + ", ".join(f"{c} ({_dtype_name(df[c])})" for c in cols) + marker,
+        ]
+        if len(df) and cols:
+            lines.append(f"First {min(preview_rows, len(df))} rows:")
+            lines.append(
+                "| "
+                + " | ".join(_preview_cell(c) for c in cols)
+                + (" | …" if more > 0 else "")
+                + " |"
+            )
+            for row in df[cols].head(preview_rows).itertuples(index=False):
+                cells = " | ".join(_preview_cell(v) for v in row)
+                lines.append(f"| {cells}" + (" | …" if more > 0 else "") + " |")
+        if notes_text:
+            lines.append(notes_text)
+        return "\n".join(lines)
+
+    ncols = len(df.columns)
+    text = render(ncols)
+    while len(text) > _SUMMARY_LIMIT and ncols > 1:
+        ncols = max(1, min(ncols - 1, ncols * _SUMMARY_LIMIT // len(text)))
+        text = render(ncols)
+    return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+
+
+def text_summary(text: str, name: str, label: str) -> str:
+    """A text file for the model: ``label``, its size, and an excerpt of the start."""
+    lines = text.splitlines()
+    excerpt = text.strip()[:600]
+    more = "…" if len(text.strip()) > 600 else ""
+    return f"{name}: {label}; {len(lines)} lines, {len(text)} characters\n{excerpt}{more}"
+
+
+def image_summary(data: bytes, name: str, mime: str) -> str:
+    """An image for the model: format, pixel size (PNG) and file size."""
+    if mime == "image/png" and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return f"{name}: PNG image, {width}×{height} px, {human_size(len(data))}"
+    return f"{name}: {mime.split('/')[1].upper()} image, {human_size(len(data))}"
