@@ -43,6 +43,7 @@ from core.files import FileIntake, read_sales_items
 from core.i18n import detect_lang, t
 from core.models.base import Model
 from core.store import Store
+from core.tools import registry
 from core.tools.base import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -70,23 +71,7 @@ def build_tools(
     settings: Settings, store: Store, ledger: Ledger, assistant: AssistantSpec
 ) -> tuple[ToolRegistry, list[Any]]:
     """The registry for ``assistant.tools``, plus the tools that hold resources to close."""
-    from core.tools.bills import bill_tools
-    from core.tools.code_interpreter import CodeInterpreterTool
-    from core.tools.file_search import FileSearchTool
-
-    wanted = set(assistant.tools)
-    registry = ToolRegistry()
-    closeable: list[Any] = []
-    if "code_interpreter" in wanted:
-        interpreter = CodeInterpreterTool(settings)
-        registry.register(interpreter)
-        closeable.append(interpreter)
-    if "file_search" in wanted:
-        registry.register(FileSearchTool(store))
-    for tool in bill_tools(ledger):
-        if tool.name in wanted:
-            registry.register(tool)
-    return registry, closeable
+    return registry.build_tools(assistant.tools, registry.ToolDeps(settings, store, ledger))
 
 
 class Tallybot:
@@ -144,14 +129,7 @@ class Tallybot:
             from core.models.provider import build_model
 
             model = build_model(settings)
-        hooks: list[Callable[[FileRef], Awaitable[None]]] = []
-        if "file_search" in tools:
-            from core.tools.file_search import index_file
-
-            async def _index(ref: FileRef) -> None:
-                await index_file(store, ref)
-
-            hooks.append(_index)
+        hooks = registry.ingest_hooks(tools.names(), store)
         intake = FileIntake(settings, store, on_ingested=hooks)
         engine = Engine(settings, store, model, tools, spec)
         bot = cls(settings, store, engine, ledger, intake, closeable)

@@ -94,6 +94,10 @@ class ToolRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._tools
 
+    def names(self) -> tuple[str, ...]:
+        """The registered tool names, in registration order."""
+        return tuple(self._tools)
+
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
 
