@@ -329,19 +329,7 @@ class Tallybot:
             if run.status.terminal:
                 continue
             if not self.model_ready:
-                from core.errors import RunError
-
-                async for _ in self.engine._fail(
-                    run,
-                    RunError(
-                        "interrupted by a restart and no model is configured to resume it",
-                        code="interrupted",
-                    ),
-                    thread.lang or "en",
-                    [],
-                    [],
-                ):
-                    pass
+                await self.engine.fail_interrupted(run, thread.lang or "en")
                 continue
             self.recovery.append(asyncio.create_task(self._resume(run, thread)))
 
