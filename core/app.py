@@ -44,6 +44,7 @@ from core.i18n import detect_lang, t
 from core.models.base import Model
 from core.sales_file import read_sales_items
 from core.store import Store
+from core.tools import registry
 from core.tools.base import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -71,23 +72,7 @@ def build_tools(
     settings: Settings, store: Store, ledger: Ledger, assistant: AssistantSpec
 ) -> tuple[ToolRegistry, list[Any]]:
     """The registry for ``assistant.tools``, plus the tools that hold resources to close."""
-    from core.tools.bills import bill_tools
-    from core.tools.code_interpreter import CodeInterpreterTool
-    from core.tools.file_search import FileSearchTool
-
-    wanted = set(assistant.tools)
-    registry = ToolRegistry()
-    closeable: list[Any] = []
-    if "code_interpreter" in wanted:
-        interpreter = CodeInterpreterTool(settings)
-        registry.register(interpreter)
-        closeable.append(interpreter)
-    if "file_search" in wanted:
-        registry.register(FileSearchTool(store))
-    for tool in bill_tools(ledger):
-        if tool.name in wanted:
-            registry.register(tool)
-    return registry, closeable
+    return registry.build_tools(assistant.tools, registry.ToolDeps(settings, store, ledger))
 
 
 class Tallybot:
@@ -145,14 +130,7 @@ class Tallybot:
             from core.models.provider import build_model
 
             model = build_model(settings)
-        hooks: list[Callable[[FileRef], Awaitable[None]]] = []
-        if "file_search" in tools:
-            from core.tools.file_search import index_file
-
-            async def _index(ref: FileRef) -> None:
-                await index_file(store, ref)
-
-            hooks.append(_index)
+        hooks = registry.ingest_hooks(tools.names(), store)
         intake = FileIntake(settings, store, on_ingested=hooks)
         engine = Engine(settings, store, model, tools, spec)
         bot = cls(settings, store, engine, ledger, intake, closeable)
@@ -352,19 +330,7 @@ class Tallybot:
             if run.status.terminal:
                 continue
             if not self.model_ready:
-                from core.errors import RunError
-
-                async for _ in self.engine._fail(
-                    run,
-                    RunError(
-                        "interrupted by a restart and no model is configured to resume it",
-                        code="interrupted",
-                    ),
-                    thread.lang or "en",
-                    [],
-                    [],
-                ):
-                    pass
+                await self.engine.fail_interrupted(run, thread.lang or "en")
                 continue
             self.recovery.append(asyncio.create_task(self._resume(run, thread)))
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.tools.registry import TOOL_NAMES
 
 BUILTIN = Path(__file__).with_name("assistant.toml")
-KNOWN_TOOLS = frozenset(
-    {"code_interpreter", "file_search", "save_bill", "amend_bill", "get_bill", "list_bills"}
-)
+KNOWN_TOOLS = TOOL_NAMES  # the one list lives in core.tools.registry
 
 
 @dataclass(frozen=True, slots=True)

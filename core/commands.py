@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from core.bills import Bill, export_bills, parse_add
 from core.domain import FileRef, Thread
@@ -23,7 +23,25 @@ from core.i18n import t
 from core.sales_file import read_sales_items
 
 if TYPE_CHECKING:
-    from core.app import Tallybot
+    from core.bills import Ledger
+    from core.config import Settings
+    from core.store import Store
+
+
+class CommandHost(Protocol):
+    """What commands use of the bot; :class:`core.app.Tallybot` is the one in production.
+
+    A protocol rather than an import of ``core.app``, which imports this module.
+    """
+
+    settings: Settings
+    store: Store
+    ledger: Ledger
+
+    async def cancel(self, key: str) -> bool:
+        """Stop the active run of the thread with channel key ``key``; True if one stopped."""
+        ...
+
 
 COMMANDS = ("bill", "add", "show", "undo", "export", "new", "steps", "stop", "help")
 _PATTERN = re.compile(r"^\s*/([A-Za-z_]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
@@ -92,7 +110,7 @@ def _bill_reply(bill_json: dict, lang: str) -> Reply:  # type: ignore[type-arg]
 
 
 async def run(
-    bot: Tallybot, thread: Thread, command: Command, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, command: Command, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     """Execute ``command`` in ``thread``; every failure a person caused becomes a Reply."""
     handler = _HANDLERS.get(command.name)
@@ -114,7 +132,7 @@ async def run(
 
 
 async def _bill(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     day = args or date.today().isoformat()
     if not _DATE.match(day):
@@ -142,7 +160,7 @@ async def _bill(
 
 
 async def _add(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     items = parse_add(args)
     if await bot.ledger.current(thread.id) is None:
@@ -155,7 +173,7 @@ async def _add(
 
 
 async def _show(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     if args:
         if not args.lstrip("#").isdigit():
@@ -178,7 +196,7 @@ async def _show(
 
 
 async def _undo(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     bill = await bot.ledger.undo(thread.id)
     data = bill.to_json()
@@ -196,7 +214,7 @@ async def _undo(
 
 
 async def _export(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     fmt = (args or "csv").lower()
     if fmt not in _MIME:
@@ -214,7 +232,7 @@ async def _export(
 
 
 async def _new(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     await bot.cancel(thread.key)
     await bot.store.archive_thread_key(thread.key)
@@ -222,7 +240,7 @@ async def _new(
 
 
 async def _steps(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     if args:
         run = await bot.store.get_run(args)
@@ -254,7 +272,7 @@ async def _steps(
 
 
 async def _stop(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     stopped = await bot.cancel(thread.key)
     # The stopped run says "Stopped." itself; this only acknowledges the command.
@@ -262,7 +280,7 @@ async def _stop(
 
 
 async def _help(
-    bot: Tallybot, thread: Thread, args: str, lang: str, attached: list[FileRef]
+    bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
     yield Reply(HELP["zh" if lang == "zh" else "en"], kind="help")
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from core.i18n import t
+from core.tools.registry import activity
 
 from .mrkdwn import escape
 
@@ -52,13 +53,6 @@ SUGGESTED_PROMPTS: dict[str, list[dict[str, str]]] = {
     ],
 }
 
-_TOOL_STATUS = {
-    "code_interpreter": "running_code",
-    "save_bill": "updating_bill",
-    "amend_bill": "updating_bill",
-    "file_search": "searching",
-}
-
 
 def label(key: str, lang: str | None, **params: object) -> str:
     """A Slack-only fixed text in ``lang`` (English fallback)."""
@@ -69,7 +63,7 @@ def label(key: str, lang: str | None, **params: object) -> str:
 
 def tool_status(tool: str, lang: str | None) -> str:
     """The status line shown while ``tool`` runs."""
-    return label(_TOOL_STATUS.get(tool, "thinking"), lang)
+    return label(activity(tool), lang)
 
 
 def _cut(text: str, limit: int) -> str:

@@ -77,6 +77,15 @@ class Usage:
     output_tokens: int = 0
 
 
+def usage_value(usage: Any, *names: str) -> int:
+    """The first integer field of ``usage`` among ``names``; 0 when the server left it out."""
+    for name in names:
+        value = getattr(usage, name, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
 @dataclass(frozen=True, slots=True)
 class ModelDone:
     """The turn ended normally. Exactly one per successful turn, always last."""

@@ -29,8 +29,9 @@ from core.models.base import (
     ToolSpec,
     Usage,
     UserText,
+    usage_value,
 )
-from core.models.provider import STREAM_ERRORS, convert_error, incomplete_error, usage_value
+from core.models.errors import STREAM_ERRORS, convert_error, incomplete_error
 
 
 def messages(instructions: str, items: tuple[Item, ...] | list[Item]) -> list[dict[str, Any]]:

@@ -28,14 +28,9 @@ from core.models.base import (
     ToolSpec,
     Usage,
     UserText,
-)
-from core.models.provider import (
-    STREAM_ERRORS,
-    convert_error,
-    incomplete_error,
-    stream_error,
     usage_value,
 )
+from core.models.errors import STREAM_ERRORS, convert_error, incomplete_error, stream_error
 
 
 def input_item(item: Item) -> dict[str, Any]:

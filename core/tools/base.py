@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -64,8 +65,19 @@ class ToolContext:
         return self.settings.sandbox_dir / self.thread.id
 
 
+@dataclass(slots=True)
+class PromptContext:
+    """What a tool may read to add prompt text for one turn: the thread, its files, language."""
+
+    thread: Thread
+    lang: str = "en"
+    files: list[FileRef] = field(default_factory=list)
+
+
 @runtime_checkable
 class Tool(Protocol):
+    """A model-facing tool. It may also give prompt text: see :class:`GivesInstructions`."""
+
     name: str
     description: str
     parameters: dict[str, Any]
@@ -76,6 +88,19 @@ class Tool(Protocol):
 
     def describe_call(self, args: dict[str, Any], lang: str) -> str:
         """One line saying what this call will do, for approval prompts."""
+        ...
+
+
+@runtime_checkable
+class GivesInstructions(Protocol):
+    """Optional extra of a :class:`Tool`: text for the system prompt of every turn.
+
+    The prompt builder looks for this method on each registered tool (``getattr``), so a tool
+    that has nothing to say simply does not define it.
+    """
+
+    async def instructions(self, ctx: PromptContext) -> str | None:
+        """Prompt text for this turn, or None to add nothing."""
         ...
 
 
@@ -93,6 +118,13 @@ class ToolRegistry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
+
+    def names(self) -> tuple[str, ...]:
+        """The registered tool names, in registration order."""
+        return tuple(self._tools)
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)

@@ -38,7 +38,8 @@ from core.models.base import (
     UserText,
 )
 from core.models.chat import ChatModel
-from core.models.provider import build_client, build_model, convert_error, parse_retry_after
+from core.models.errors import convert_error, parse_retry_after
+from core.models.provider import build_client, build_model
 from core.models.responses import ResponsesModel
 from core.models.scripted import Pause, ScriptedModel, call, text
 from tests.models.fake_openai import FakeOpenAI, Fault, RawStream

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.tools.base import ProducedFile, ToolContext, ToolResult
+from core.tools.base import ProducedFile, PromptContext, ToolContext, ToolResult
 from core.tools.code_interpreter.backend import (
     Kernel,
     KernelDied,
@@ -143,6 +143,10 @@ class CodeInterpreterTool:
     def describe_files(self, files: Sequence[FileRef]) -> str:
         """:func:`describe_files` for this tool's isolation mode."""
         return describe_files(files, self.backend.mode)
+
+    async def instructions(self, ctx: PromptContext) -> str | None:
+        """Where the thread's files are inside the sandbox (``/mnt/data`` or not), if any."""
+        return self.describe_files(ctx.files) or None
 
     def describe_call(self, args: dict[str, Any], lang: str) -> str:
         code = str(args.get("code", "")).strip()

@@ -1,0 +1,181 @@
+"""The prompt: what the model is sent on each turn, rebuilt from the store every time.
+
+:meth:`Prompt.request` = :meth:`Prompt.instructions` (the assistant file, today's date, the
+language, the thread's files and current bill, and whatever the tools add) + :meth:`Prompt.history`
+(the thread as model items, oldest exchanges dropped first to fit the budget) + the tool specs.
+Because nothing is kept between turns, a run resumed after approval or after a crash continues
+exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from core.assistant import AssistantSpec
+from core.config import Settings
+from core.domain import FileRef, Run, StepStatus, StepType, Thread
+from core.models.base import (
+    AssistantText,
+    FunctionCall,
+    FunctionOutput,
+    Item,
+    ModelRequest,
+    UserText,
+)
+from core.store import Store
+from core.tools.base import PromptContext, ToolRegistry
+
+SUMMARY_LIMIT = 2000  # characters of one file's intake summary in the instructions
+
+
+def cut(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters with a marker saying how much was dropped."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n…[cut {len(text) - limit} characters]"
+
+
+@dataclass
+class _Exchange:
+    """One exchange of the history: user messages, then what the assistant did about them."""
+
+    items: list[Item] = field(default_factory=list)
+
+    def size(self) -> int:
+        total = 0
+        for item in self.items:
+            match item:
+                case UserText(text) | AssistantText(text):
+                    total += len(text)
+                case FunctionCall(arguments=args):
+                    total += len(args)
+                case FunctionOutput(output=out):
+                    total += len(out)
+        return total
+
+    def messages(self) -> int:
+        return sum(1 for i in self.items if isinstance(i, (UserText, AssistantText)))
+
+
+def run_items(run: Run, output_limit: int) -> list[Item]:
+    """What ``run`` did, as model items: its finished text and its answered tool calls."""
+    items: list[Item] = []
+    for step in run.steps:
+        if step.type == StepType.MESSAGE_CREATION:
+            if step.status == StepStatus.COMPLETED and step.text.strip():
+                items.append(AssistantText(step.text))
+            continue
+        # Only calls with an output: an unanswered call would be rejected by every API.
+        done = [c for c in step.tool_calls if c.output is not None]
+        items.extend(FunctionCall(c.id, c.name, c.arguments) for c in done)
+        items.extend(FunctionOutput(c.id, cut(c.output or "", output_limit)) for c in done)
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Builds one turn's :class:`ModelRequest` for a run from the store."""
+
+    settings: Settings
+    store: Store
+    tools: ToolRegistry
+    assistant: AssistantSpec
+
+    async def request(self, run: Run, thread: Thread, lang: str, model: str) -> ModelRequest:
+        """The whole request for the next turn of ``run``."""
+        return ModelRequest(
+            model=model,
+            instructions=await self.instructions(thread, lang),
+            items=tuple(await self.history(thread, run)),
+            tools=self.tools.specs(),
+        )
+
+    async def instructions(self, thread: Thread, lang: str) -> str:
+        """The system prompt: assistant file, date, language, files, current bill, tool texts."""
+        fresh = await self.store.get_thread(thread.id)  # current bill may have moved
+        files = await self.store.list_files(thread.id)
+        parts = [self.assistant.instructions, "", f"Today is {date.today().isoformat()}."]
+        parts.append(
+            "The person writes Chinese: answer in Chinese."
+            if lang == "zh"
+            else "Answer in the language the person writes in."
+        )
+        added = await self._tool_texts(PromptContext(fresh, lang, files))
+        if files and not added:
+            # No tool said where the files are (the interpreter knows /mnt/data or not).
+            added = [_file_list(files)]
+        parts.extend(added)
+        if files:
+            summaries = [(f.name, f.summary) for f in files if f.summary]
+            if summaries:
+                parts.append("What the files contain:")
+                for name, summary in summaries:
+                    parts.append(f"## {name}\n" + cut(summary, SUMMARY_LIMIT))
+        if fresh.current_bill_id:
+            parts.append(
+                f"The current bill of this conversation is #{fresh.current_bill_id}; "
+                "amend_bill changes it unless you pass another bill_id."
+            )
+        return "\n".join(parts)
+
+    async def _tool_texts(self, ctx: PromptContext) -> list[str]:
+        # Optional tool method (core.tools.base.GivesInstructions): looked up, never required.
+        texts = []
+        for tool in self.tools:
+            give = getattr(tool, "instructions", None)
+            if give is not None and (text := await give(ctx)):
+                texts.append(text)
+        return texts
+
+    async def history(self, thread: Thread, run: Run) -> list[Item]:
+        """The thread as model items, oldest exchanges dropped first to fit the budget."""
+        exchanges = await self._exchanges(thread, run)
+        limit_msgs = self.settings.history_max_messages
+        budget = self.settings.history_budget_chars
+        kept: list[_Exchange] = []
+        used = 0
+        count = 0
+        for exchange in reversed(exchanges):
+            n = exchange.messages()
+            if kept and (used + exchange.size() > budget or count + n > limit_msgs):
+                break
+            kept.append(exchange)
+            used += exchange.size()
+            count += n
+        return [item for exchange in reversed(kept) for item in exchange.items]
+
+    async def _exchanges(self, thread: Thread, run: Run) -> list[_Exchange]:
+        """Every exchange up to and including ``run``, within the message window."""
+        runs = [r for r in await self.store.list_runs(thread_id=thread.id) if r.upto_seq]
+        # Only the newest runs can fit the budget; older ones are not even loaded.
+        window = self.settings.history_max_messages
+        prev = 0
+        if len(runs) > window:
+            prev = max(r.upto_seq for r in runs[:-window])
+            runs = runs[-window:]
+        messages = await self.store.list_messages(
+            thread.id, upto_seq=run.upto_seq, after_seq=prev, role="user"
+        )
+        earlier = [r for r in runs if r.id != run.id and r.created_at <= run.created_at]
+        await self.store.load_steps(earlier)  # two queries, however long the thread
+        exchanges: list[_Exchange] = []
+        for r in runs:
+            if r.created_at > run.created_at and r.id != run.id:
+                break
+            exchange = _Exchange([UserText(m.text) for m in messages if prev < m.seq <= r.upto_seq])
+            prev = max(prev, r.upto_seq)
+            exchange.items.extend(
+                run_items(run if r.id == run.id else r, self.settings.tool_output_limit)
+            )
+            if exchange.items:
+                exchanges.append(exchange)
+            if r.id == run.id:
+                break
+        return exchanges
+
+
+def _file_list(files: list[FileRef]) -> str:
+    return "\n".join(
+        ["Files in this conversation:"] + [f"- {f.name} ({f.kind}, {f.size} bytes)" for f in files]
+    )

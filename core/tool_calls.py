@@ -1,0 +1,170 @@
+"""A run's tool calls: recorded before they run, run once, or put to a person for approval.
+
+A call with a recorded output is never executed again, so a run resumed after a crash or an
+approval picks up exactly the calls still open. Calls of tools that ``need_approval`` (with
+``approve_writes`` on) wait as ``pending`` and move the run to ``requires_action``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from core.config import Settings
+from core.domain import Run, RunStatus, StepStatus, StepType, Thread, ToolCall, utcnow
+from core.events import (
+    ApprovalRequired,
+    Event,
+    FileProduced,
+    PendingCall,
+    StatusChanged,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from core.i18n import t
+from core.models.base import ModelToolCall
+from core.prompt import cut
+from core.store import Store
+from core.tools.base import ToolContext, ToolRegistry, ToolResult
+from core.turn import AwaitingApproval, NextStep, RunAgain, RunState
+
+log = logging.getLogger(__name__)
+
+
+class ToolCalls:
+    """Records, runs and asks approval for the tool calls of runs."""
+
+    def __init__(self, settings: Settings, store: Store, tools: ToolRegistry) -> None:
+        self.settings = settings
+        self.store = store
+        self.tools = tools
+
+    def _unique_call_id(self, run: Run, call_id: str) -> str:
+        # Some local servers reuse ids like "call_0" every turn; the id must be unique per run.
+        taken = {c.id for s in run.steps for c in s.tool_calls}
+        if call_id and call_id not in taken:
+            return call_id
+        base = call_id or "call"
+        n = 1
+        while f"{base}_{n}" in taken:
+            n += 1
+        return f"{base}_{n}"
+
+    def _needs_approval(self, name: str) -> bool:
+        tool = self.tools.get(name)
+        return bool(self.settings.approve_writes and tool is not None and tool.needs_approval)
+
+    async def record(self, run: Run, calls: list[ModelToolCall]) -> None:
+        """A ``tool_calls`` step with every call the model asked for, before any of them runs."""
+        step = await self.store.add_step(run, StepType.TOOL_CALLS)
+        for mcall in calls:
+            needs = self._needs_approval(mcall.name)
+            await self.store.add_tool_call(
+                step,
+                ToolCall(
+                    id=self._unique_call_id(run, mcall.call_id),
+                    run_id=run.id,
+                    step_id=step.id,
+                    name=mcall.name,
+                    arguments=mcall.arguments,
+                    approval="pending" if needs else None,
+                ),
+            )
+
+    async def finish_open(self, state: RunState) -> AsyncIterator[Event | NextStep]:
+        """Run the open tool_calls step: execute calls without output, or ask for approval."""
+        run = state.run
+        step = next(
+            (
+                s
+                for s in reversed(run.steps)
+                if s.type == StepType.TOOL_CALLS and s.status == StepStatus.IN_PROGRESS
+            ),
+            None,
+        )
+        if step is None:
+            return
+        for call in step.tool_calls:
+            if call.output is not None or call.approval == "pending":
+                continue
+            async for event in self._run_call(state, call):
+                yield event
+        pending = [c for c in step.tool_calls if c.approval == "pending" and c.output is None]
+        if pending:
+            async for event in self._ask_approval(state, pending):
+                yield event
+            yield AwaitingApproval(tuple(c.id for c in pending))
+            return
+        await self.store.set_step_status(step, StepStatus.COMPLETED)
+        yield RunAgain()
+
+    async def _run_call(self, state: RunState, call: ToolCall) -> AsyncIterator[Event]:
+        """Execute one call (or record its denial) and store the output."""
+        run = state.run
+        if call.approval == "denied":
+            await self.store.set_tool_output(
+                call,
+                json.dumps({"error": {"code": "denied", "message": t("denied_by_user", "en")}}),
+                is_error=True,
+            )
+            yield ToolCallFinished(run.id, call.id, call.name, call.output or "", True)
+            return
+        yield ToolCallStarted(run.id, call.id, call.name, call.arguments)
+        result = await self._call_tool(call, state.thread, run, state.lang)
+        output = cut(result.output_text(), self.settings.tool_output_limit * 4)
+        await self.store.set_tool_output(call, output, is_error=result.is_error)
+        state.bills.extend(b for b in result.bills_changed if b not in state.bills)
+        yield ToolCallFinished(run.id, call.id, call.name, output, result.is_error)
+        for produced in result.files:
+            yield FileProduced(run.id, produced.path, produced.name, produced.mime)
+
+    async def _ask_approval(self, state: RunState, pending: list[ToolCall]) -> AsyncIterator[Event]:
+        """Put the run in ``requires_action`` (once) and ask for a decision on ``pending``."""
+        run = state.run
+        if run.status != RunStatus.REQUIRES_ACTION:
+            await self.store.set_run_status(
+                run,
+                RunStatus.REQUIRES_ACTION,
+                expires_at=utcnow() + timedelta(seconds=self.settings.run_expires_seconds),
+                required_action={
+                    "type": "submit_tool_outputs",
+                    "submit_tool_outputs": {
+                        "tool_calls": [
+                            {
+                                "id": c.id,
+                                "type": "function",
+                                "function": {"name": c.name, "arguments": c.arguments},
+                            }
+                            for c in pending
+                        ]
+                    },
+                },
+            )
+            yield StatusChanged(run.id, run.status)
+        yield ApprovalRequired(
+            run.id,
+            run.thread_id,
+            tuple(
+                PendingCall(c.id, c.name, c.arguments, self._describe(c, state.lang))
+                for c in pending
+            ),
+            run.expires_at,
+        )
+
+    def _describe(self, call: ToolCall, lang: str) -> str:
+        tool = self.tools.get(call.name)
+        try:
+            args = json.loads(call.arguments or "{}")
+            if tool is not None and isinstance(args, dict):
+                return tool.describe_call(args, lang)
+        except Exception:  # a description must never break the approval prompt
+            log.debug("describe_call failed for %s", call.name, exc_info=True)
+        return f"{call.name}({call.arguments})"
+
+    async def _call_tool(self, call: ToolCall, thread: Thread, run: Run, lang: str) -> ToolResult:
+        files = await self.store.list_files(thread.id)
+        fresh = await self.store.get_thread(thread.id)  # current bill may have moved
+        ctx = ToolContext(self.settings, self.store, fresh, run.id, call.id, lang, files)
+        return await self.tools.call(call.name, call.arguments, ctx)

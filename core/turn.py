@@ -1,0 +1,45 @@
+"""What one turn of a run leads to, and what a run carries from turn to turn.
+
+A turn is one model call plus the tool calls it asked for. Its outcome is a small typed value,
+as in openai-agents' ``run_steps.py``; :meth:`core.engine.Engine.execute` dispatches on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from core.domain import Run, Thread
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The turn ended without tool calls: the run is ``completed``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunAgain:
+    """The turn's tool calls ran and their outputs are stored: ask the model again."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitingApproval:
+    """Calls wait for a person's decision: the run is ``requires_action`` and the stream ends."""
+
+    call_ids: tuple[str, ...]
+
+
+NextStep = Completed | RunAgain | AwaitingApproval
+"""What one turn leads to; :meth:`core.engine.Engine.execute`'s loop dispatches on it."""
+
+
+@dataclass(slots=True)
+class RunState:
+    """What one ``execute`` call carries from turn to turn."""
+
+    run: Run
+    thread: Thread
+    lang: str
+    cancel: asyncio.Event
+    bills: list[int] = field(default_factory=list)  # bill ids changed, in first-change order
+    text: list[str] = field(default_factory=list)  # the assistant messages stored so far
