@@ -34,6 +34,7 @@ from typing import Any
 from core import commands
 from core.assistant import AssistantSpec, load_assistant
 from core.bills import Ledger
+from core.bills.sales_file import read_sales_items
 from core.config import Settings
 from core.domain import FileRef, Run, RunStatus, Thread
 from core.engine import ACTIVE, Engine
@@ -42,7 +43,6 @@ from core.events import Event, Reply
 from core.files import FileIntake
 from core.i18n import detect_lang, t
 from core.models.base import Model
-from core.sales_file import read_sales_items
 from core.store import Store
 from core.tools import registry
 from core.tools.base import ToolRegistry

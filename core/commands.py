@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from core.bills import Bill, export_bills, parse_add
+from core.bills.sales_file import read_sales_items
 from core.domain import FileRef, Thread
 from core.errors import CommandError, ToolError, UserError
 from core.events import Event, FileProduced, Reply
 from core.format import bill_table
 from core.i18n import t
-from core.sales_file import read_sales_items
 
 if TYPE_CHECKING:
     from core.bills import Ledger

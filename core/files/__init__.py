@@ -14,7 +14,7 @@ One job per module, in the order a file meets them:
    :class:`~core.domain.FileRef` row per thread.
 
 :mod:`core.files.names` holds the safe display name and human-readable sizes. Reading the bill
-columns of a sales file is the book's job (:mod:`core.sales_file`).
+columns of a sales file is the book's job (:mod:`core.bills.sales_file`).
 """
 
 from core.files.grid import Grid, read_grid

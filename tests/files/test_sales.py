@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.bills.sales_file import read_sales_items
 from core.errors import FileRejected
-from core.sales_file import read_sales_items
 from tests.files.corpus import CORPUS
 
 ROOT = Path(__file__).resolve().parents[2]
