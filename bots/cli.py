@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bots.channel import PLATFORMS, platform_cli
 from core.config import Settings, load_settings
 from core.domain import Run
 from core.errors import TallybotError, UserError
@@ -68,6 +70,11 @@ def thread_key(name: str) -> str:
     return name if ":" in name else f"console:{name}"
 
 
+def print_json(data: Any) -> None:
+    """One JSON document on stdout: UTF-8 text as is, dates and decimals as strings."""
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
@@ -77,7 +84,7 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
 
 
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    from bots.console import ConsoleChannel, print_json
+    from bots.console import ConsoleChannel
     from core.app import Tallybot
 
     files = [Path(p).expanduser() for p in args.file or []]
@@ -109,130 +116,121 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _bills(settings: Settings, args: argparse.Namespace) -> int:
-    from bots.console import bill_rich_table, print_json
-    from core.bills import Ledger, export_bills
-    from core.store import Store
+    from core.admin import Admin
 
-    store = await Store.open(settings.db_url)
-    try:
-        ledger = Ledger(store, settings)
+    async with await Admin.open(settings) as admin:
         if args.bills_cmd == "list":
-            bills = await ledger.list()
+            bills = await admin.bills()
             if args.json:
                 print_json([b.to_json() for b in bills])
             else:
-                from rich.console import Console
-                from rich.table import Table
-
-                table = Table(title="Bills")
-                for col in ("id", "thread", "date", "rev", "cost", "revenue", "profit", ""):
-                    table.add_column(
-                        col, justify="right" if col in ("cost", "revenue", "profit") else "left"
-                    )
-                for b in bills:
-                    j = b.to_json()
-                    table.add_row(
-                        str(j["id"]),
-                        j["thread"],
-                        j["date"],
-                        str(j["revision"]),
-                        j["cost"],
-                        j["revenue"],
-                        j["profit"],
-                        j["currency"],
-                    )
-                Console().print(table if bills else "No bills yet.")
+                _print_bills([b.to_json() for b in bills])
             return EXIT_OK
         if args.bills_cmd == "show":
-            bill = await ledger.get(args.id)
+            bill = await admin.bill(args.id)
             if args.json:
                 print_json(bill.to_json())
             else:
                 from rich.console import Console
 
+                from bots.console import bill_rich_table
+
                 Console().print(bill_rich_table(bill.to_json(), "en"))
             return EXIT_OK
         # export
-        bills = await ledger.list()
         fmt = args.format
         out = Path(args.out) if args.out else Path(f"bills.{fmt}")
-        path = export_bills(bills, fmt, out)
-        print(f"exported {len(bills)} bill(s) to {path}")
+        count, path = await admin.export_bills(fmt, out)
+        print(f"exported {count} bill(s) to {path}")
         return EXIT_OK
-    finally:
-        await store.close()
+
+
+def _print_bills(bills: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Bills")
+    for col in ("id", "thread", "date", "rev", "cost", "revenue", "profit", ""):
+        table.add_column(col, justify="right" if col in ("cost", "revenue", "profit") else "left")
+    for j in bills:
+        table.add_row(
+            str(j["id"]),
+            j["thread"],
+            j["date"],
+            str(j["revision"]),
+            j["cost"],
+            j["revenue"],
+            j["profit"],
+            j["currency"],
+        )
+    Console().print(table if bills else "No bills yet.")
 
 
 # --- runs ---------------------------------------------------------------------------------
 
 
 async def _runs(settings: Settings, args: argparse.Namespace) -> int:
-    from bots.console import print_json
-    from core.store import Store
+    from core.admin import Admin
 
-    store = await Store.open(settings.db_url)
-    try:
-        keys = {t.id: t.key for t in await store.list_threads()}
+    async with await Admin.open(settings) as admin:
+        keys = await admin.thread_keys()
         if args.runs_cmd == "list":
             thread_id = None
             if args.thread:
-                thread = await store.thread_by_key(thread_key(args.thread))
-                if thread is None:
+                thread_id = await admin.thread_id(thread_key(args.thread))
+                if thread_id is None:
                     return _fail(f"no thread named {args.thread}", EXIT_USAGE)
-                thread_id = thread.id
-            runs = await store.list_runs(thread_id=thread_id)
+            runs = await admin.runs(thread_id=thread_id, with_steps=args.json)
             if args.json:
-                full = [await store.get_run(r.id) for r in runs]
-                print_json([run_json(r, keys.get(r.thread_id, r.thread_id)) for r in full])
+                print_json([run_json(r, keys.get(r.thread_id, r.thread_id)) for r in runs])
             else:
-                for r in runs:
-                    err = f"  {r.last_error['code']}" if r.last_error else ""
-                    print(
-                        f"{r.id}  {keys.get(r.thread_id, r.thread_id)}  {r.status.value:<15} "
-                        f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.model}{err}"
-                    )
-                if not runs:
-                    print("No runs yet.")
+                _print_runs(runs, keys)
             return EXIT_OK
-        run = await store.get_run(args.run_id)
+        run = await admin.run(args.run_id)
         data = run_json(run, keys.get(run.thread_id, run.thread_id))
         if args.json:
             print_json(data)
         else:
-            print(f"{run.id} · {data['thread']} · {run.status.value} · {run.model}")
-            for label in (
-                "created_at",
-                "started_at",
-                "completed_at",
-                "failed_at",
-                "cancelled_at",
-                "expires_at",
-            ):
-                if data[label]:
-                    print(f"  {label}: {data[label]}")
-            if run.last_error:
-                print(f"  last_error: {run.last_error}")
-            print(f"  usage: {run.usage}")
-            for i, step in enumerate(data["steps"], 1):
-                print(f"  {i}. {step['type']} ({step['status']}) {step['text'][:120]}")
-                for c in step["tool_calls"]:
-                    print(
-                        f"     → {c['name']}({c['arguments'][:120]}) = {(c['output'] or '')[:120]}"
-                    )
+            _print_run(run, data)
         return EXIT_OK
-    finally:
-        await store.close()
+
+
+def _print_runs(runs: list[Run], keys: dict[str, str]) -> None:
+    for r in runs:
+        err = f"  {r.last_error['code']}" if r.last_error else ""
+        print(
+            f"{r.id}  {keys.get(r.thread_id, r.thread_id)}  {r.status.value:<15} "
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}  {r.model}{err}"
+        )
+    if not runs:
+        print("No runs yet.")
+
+
+def _print_run(run: Run, data: dict[str, Any]) -> None:
+    print(f"{run.id} · {data['thread']} · {run.status.value} · {run.model}")
+    for label in (
+        "created_at",
+        "started_at",
+        "completed_at",
+        "failed_at",
+        "cancelled_at",
+        "expires_at",
+    ):
+        if data[label]:
+            print(f"  {label}: {data[label]}")
+    if run.last_error:
+        print(f"  last_error: {run.last_error}")
+    print(f"  usage: {run.usage}")
+    for i, step in enumerate(data["steps"], 1):
+        print(f"  {i}. {step['type']} ({step['status']}) {step['text'][:120]}")
+        for c in step["tool_calls"]:
+            print(f"     → {c['name']}({c['arguments'][:120]}) = {(c['output'] or '')[:120]}")
 
 
 async def _db(settings: Settings, args: argparse.Namespace) -> int:
-    from core.store import db
+    from core.admin import upgrade_database
 
-    engine = db.create_engine(settings.db_url)
-    try:
-        await db.upgrade(engine)
-        print(f"database at revision {await db.current_revision(engine)}")
-    finally:
-        await engine.dispose()
+    print(f"database at revision {await upgrade_database(settings)}")
     return EXIT_OK
 
 
@@ -280,12 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = db.add_subparsers(dest="db_cmd", required=True)
     dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
 
-    for name in ("slack", "telegram"):
-        try:
-            module = __import__(f"bots.{name}.cli", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(sub)
+    for name in PLATFORMS:
+        module = platform_cli(name)
+        if module is not None:
+            module.add_parser(sub)
     return parser
 
 
@@ -306,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = _HANDLERS.get(args.command)
         if handler is None:
-            module = __import__(f"bots.{args.command}.cli", fromlist=["run"])
+            module = platform_cli(args.command)
+            assert module is not None  # argparse only offers the platforms that loaded
             return int(module.run(args) or 0)
         return asyncio.run(handler(settings, args))
     except UserError as exc:

@@ -9,19 +9,13 @@ prompt leaves.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.status import Status
-from rich.table import Table
-
-from core.app import Incoming, Tallybot
 from core.domain import RunStatus
 from core.events import (
     ApprovalRequired,
@@ -35,6 +29,13 @@ from core.events import (
     ToolCallStarted,
 )
 from core.i18n import detect_lang, t
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+    from rich.table import Table
+
+    from core.app import Tallybot
 
 PROMPT = "you> "
 
@@ -61,6 +62,9 @@ class TurnResult:
 
 
 def bill_rich_table(bill: dict[str, Any], lang: str) -> Table:
+    """A bill (its ``to_json`` form) as a Rich table with totals and profit, in ``lang``."""
+    from rich.table import Table
+
     zh = lang == "zh"
     title = (
         f"账单 #{bill['id']} · {bill['date']} · 第 {bill['revision']} 版"
@@ -106,13 +110,20 @@ class ConsoleChannel:
         self.bot = bot
         self.key = f"console:{thread_name}"
         self.thread_name = thread_name
-        self.console = console or Console(highlight=False)
+        if console is None:
+            from rich.console import Console
+
+            console = Console(highlight=False)
+        self.console = console
         self.quiet = quiet  # --json: nothing but the JSON object on stdout
         self.ask = ask or input
         self.auto_approve = auto_approve
 
     async def turn(self, text: str, files: list[Path] | None = None) -> TurnResult:
         """Send one message (with files) and render everything it produces."""
+        # core.app brings the engine, bills and pandas; `tallybot bills|runs` need none of it.
+        from core.app import Incoming
+
         result = TurnResult()
         lang = detect_lang(text, default="zh" if any(ord(c) > 0x2E80 for c in text) else "en")
         incoming = [Incoming(p.name, path=p) for p in files or []]
@@ -194,9 +205,7 @@ class ConsoleChannel:
                     case RunFinished(status=st, text=text, bills_changed=bills):
                         result.run_id = event.run_id
                         result.status = st.value
-                        for b in bills:
-                            if b not in result.bills_changed:
-                                result.bills_changed.append(b)
+                        _merge_bills(result, bills)
                         if st != RunStatus.COMPLETED:
                             result.error = st == RunStatus.FAILED
                             result.text.append(("\n" if result.text else "") + text)
@@ -206,28 +215,30 @@ class ConsoleChannel:
                                 color = "red" if st == RunStatus.FAILED else "yellow"
                                 out.print(text, markup=False, style=color)
                                 streaming = False
-                    case Reply(text=text, kind=kind, bill=bill, bills_changed=bills):
-                        for b in bills:
-                            if b not in result.bills_changed:
-                                result.bills_changed.append(b)
-                        result.text.append(("\n" if result.text else "") + text)
-                        if kind == "error":
-                            result.error = True
-                            result.status = "failed"
-                        if self.quiet:
-                            continue
-                        if bill is not None:
-                            out.print(bill_rich_table(bill, lang))
-                        elif kind == "error":
-                            out.print(text, markup=False, style="red")
-                        else:
-                            out.print(text, markup=False)
+                    case Reply():
+                        self._show_reply(event, result, lang)
         finally:
             if status:
                 status.stop()
             if streaming and not self.quiet:
                 out.print()
         return None
+
+    def _show_reply(self, reply: Reply, result: TurnResult, lang: str) -> None:
+        """A model-free answer: recorded in ``result``; bills print as tables."""
+        _merge_bills(result, reply.bills_changed)
+        result.text.append(("\n" if result.text else "") + reply.text)
+        if reply.kind == "error":
+            result.error = True
+            result.status = "failed"
+        if self.quiet:
+            return
+        if reply.bill is not None:
+            self.console.print(bill_rich_table(reply.bill, lang))
+        elif reply.kind == "error":
+            self.console.print(reply.text, markup=False, style="red")
+        else:
+            self.console.print(reply.text, markup=False)
 
     def _decide(self, pending: ApprovalRequired, lang: str) -> bool | None:
         if self.auto_approve is not None:
@@ -283,5 +294,7 @@ class ConsoleChannel:
             await self.turn(line)
 
 
-def print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+def _merge_bills(result: TurnResult, bills: Iterable[int]) -> None:
+    for b in bills:
+        if b not in result.bills_changed:
+            result.bills_changed.append(b)

@@ -28,6 +28,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from core import commands
 from core.assistant import AssistantSpec, load_assistant
 from core.bills import Ledger
 from core.bills.sales_file import read_sales_items
+from core.channels import ChannelState
 from core.config import Settings
 from core.domain import FileRef, Run, RunStatus, Thread
 from core.engine import ACTIVE, Engine
@@ -339,3 +341,10 @@ class Tallybot:
             log.info("resuming run %s after restart", run.id)
             async for _event in self.engine.execute(run, thread, thread.lang or "en"):
                 pass
+
+    # --- for chat adapters (bots/ never imports the store) -------------------------------
+
+    @cached_property
+    def channels(self) -> ChannelState:
+        """Once-only deliveries, persisted records and thread lookups for chat platforms."""
+        return ChannelState(self.store)

@@ -29,9 +29,11 @@ from telegram.ext import (
     ContextTypes,
 )
 
+from bots.channel import Allowlist, Deliveries
 from bots.render import Throttle
 from bots.telegram import approval, documents, guard, menu, message
 from bots.telegram.addressing import is_addressed, topic_of
+from bots.telegram.records import ApprovalBook, Offset
 from core.errors import ConfigError
 from core.i18n import lang_from_locale, t
 
@@ -50,7 +52,8 @@ EDIT_INTERVAL = 1.0  # seconds between edits (or drafts) in one chat: Telegram's
 
 
 class TelegramAdapter:
-    """Owns the ``Application``; handlers reach the facade and shared state through it."""
+    """Owns the ``Application``; handlers reach the facade and shared state through it
+    (they see it as a :class:`bots.telegram.host.Host`)."""
 
     def __init__(
         self,
@@ -71,7 +74,7 @@ class TelegramAdapter:
             )
         self.tallybot = tallybot
         self.settings = settings
-        self.allowlist = guard.Allowlist.from_settings(settings)
+        self.allowlist = Allowlist(settings.telegram_allowed_users, settings.telegram_allowed_chats)
         self.drafts_supported = True
         self.download_limit: int | None = (
             documents.download_limit(settings.telegram_api_url)
@@ -97,8 +100,9 @@ class TelegramAdapter:
         # Bot id scopes the once-only keys: one database may serve several bots.
         bot_id = token.split(":", 1)[0]
         self.source = f"telegram:{bot_id}"
-        self.offset = guard.Offset(tallybot.store, f"{self.source}:offset")
-        self.approvals = approval.ApprovalBook(tallybot.store, self.source)
+        self.deliveries = Deliveries(tallybot, self.source)
+        self.offset = Offset(tallybot, f"{self.source}:offset")
+        self.approvals = ApprovalBook(tallybot, self.source)
         self.application.add_handler(guard.build(self), group=-1)
         self.application.add_handler(message.build(self))
         self.application.add_handler(approval.build(self))

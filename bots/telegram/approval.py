@@ -1,17 +1,14 @@
 """Approve / deny buttons: the callback that resumes a waiting run, and the expiry listener that
 replaces the buttons with "expired".
 
-Where each approval message lives is kept in the store's kv table (not in memory), so buttons
-still work, and still expire, after a restart. A record is claimed once: a double tap, or a tap
-racing the expiry sweep, does nothing the second time.
+Where each approval message lives is persisted (:class:`bots.telegram.records.ApprovalBook`,
+not memory), so buttons still work, and still expire, after a restart. A record is claimed
+once: a double tap, or a tap racing the expiry sweep, does nothing the second time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -24,50 +21,12 @@ from core.domain import Run, RunStatus
 from core.i18n import lang_from_locale, t
 
 if TYPE_CHECKING:
-    from bots.telegram.adapter import TelegramAdapter
-    from core.store import Store
+    from bots.telegram.host import Host
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalMessage:
-    """The message that carries a run's buttons."""
-
-    chat_id: int
-    message_id: int
-    topic_id: int | None
-    text: str
-    lang: str
-    private: bool
-
-
-class ApprovalBook:
-    """run id → its approval message, persisted; :meth:`claim` hands a record out only once."""
-
-    def __init__(self, store: Store, prefix: str) -> None:
-        self._store = store
-        self._prefix = prefix
-        self._lock = asyncio.Lock()
-
-    def _key(self, run_id: str) -> str:
-        return f"{self._prefix}:approval:{run_id}"
-
-    async def remember(self, run_id: str, **fields: object) -> None:
-        record = ApprovalMessage(**fields)  # type: ignore[arg-type]
-        await self._store.kv_set(self._key(run_id), json.dumps(asdict(record)))
-
-    async def claim(self, run_id: str) -> ApprovalMessage | None:
-        async with self._lock:
-            raw = await self._store.kv_get(self._key(run_id))
-            if not raw:
-                return None
-            # kv has no delete; an empty value means "already answered or expired".
-            await self._store.kv_set(self._key(run_id), "")
-        return ApprovalMessage(**json.loads(raw))
-
-
-def build(adapter: TelegramAdapter) -> CallbackQueryHandler:
+def build(adapter: Host) -> CallbackQueryHandler:
     """The handler for taps on approve / deny buttons."""
 
     async def on_tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -123,7 +82,7 @@ def closed_text(text: str, run: Run, lang: str) -> str:
     return f"{text}\n\n⌛ {t('expired', lang)} {t('run_expired', lang)}"
 
 
-def expiry_listener(adapter: TelegramAdapter):  # type: ignore[no-untyped-def]
+def expiry_listener(adapter: Host):  # type: ignore[no-untyped-def]
     """``Tallybot.on_expired`` callback: drop the buttons and say the request expired."""
 
     async def on_expired(run: Run) -> None:

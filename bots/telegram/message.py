@@ -15,6 +15,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes, MessageHandler, filters
 
+from bots.channel import thread_lang
 from bots.telegram import documents
 from bots.telegram.addressing import (
     body_for_bot,
@@ -29,7 +30,7 @@ from core.app import Incoming
 from core.i18n import t
 
 if TYPE_CHECKING:
-    from bots.telegram.adapter import TelegramAdapter
+    from bots.telegram.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 FILTER = filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND | filters.Document.ALL)
 
 
-def build(adapter: TelegramAdapter) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
+def build(adapter: Host) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
     """The message handler, bound to ``adapter``."""
 
     async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -52,7 +53,8 @@ def build(adapter: TelegramAdapter) -> MessageHandler[ContextTypes.DEFAULT_TYPE,
         topic = topic_of(message)
         key = thread_key(message.chat_id, topic)
         files: list[Incoming] = []
-        answer_lang = lang or await _thread_lang(adapter, key)
+        # With nothing to go on (a bare command, a file), answer in the thread's language.
+        answer_lang = lang or await thread_lang(adapter.tallybot, key) or "en"
         async with Responder(
             adapter,
             message.chat_id,
@@ -87,9 +89,3 @@ def build(adapter: TelegramAdapter) -> MessageHandler[ContextTypes.DEFAULT_TYPE,
                 await responder.on_event(event)
 
     return MessageHandler(FILTER, on_message)
-
-
-async def _thread_lang(adapter: TelegramAdapter, key: str) -> str:
-    """With nothing to go on (a bare command, a file), answer in the thread's language."""
-    thread = await adapter.tallybot.store.thread_by_key(key)
-    return (thread.lang if thread else None) or "en"

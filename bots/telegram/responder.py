@@ -33,7 +33,7 @@ from core.events import (
 from core.i18n import t
 
 if TYPE_CHECKING:
-    from bots.telegram.adapter import TelegramAdapter
+    from bots.telegram.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Responder:
 
     def __init__(
         self,
-        adapter: TelegramAdapter,
+        adapter: Host,
         chat_id: int,
         *,
         topic_id: int | None,

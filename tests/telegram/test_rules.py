@@ -6,9 +6,9 @@ from typing import Any
 
 from telegram import Message, User
 
+from bots.channel import Allowlist
 from bots.telegram.addressing import body_for_bot, is_addressed, reply_lang, thread_key, topic_of
 from bots.telegram.documents import BOT_API_DOWNLOAD_LIMIT, download_limit
-from bots.telegram.guard import Allowlist
 from bots.telegram.markup import to_html
 from bots.telegram.responder import approval_data, parse_approval_data
 from tests.telegram.fake_api import BOT_ID, BOT_USERNAME, FakeBotAPI

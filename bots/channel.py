@@ -1,0 +1,114 @@
+"""What every chat platform needs, whatever its API looks like.
+
+* :class:`Allowlist` -- who may use the bot (ids of people and of places: teams, chats).
+* :class:`Deliveries` -- once-only delivery: a platform's redelivery of an event is a no-op.
+* :class:`ApprovalRecords` -- where a run's approve / deny buttons are, persisted so buttons
+  still work after a restart; :meth:`ApprovalRecords.claim` hands a record out only once.
+* :func:`thread_lang` -- the language a conversation was last answered in.
+* :data:`PLATFORMS` / :func:`platform_cli` -- the platforms ``tallybot`` offers as sub-commands.
+
+Persistence goes through ``Tallybot.channels`` (:mod:`core.channels`); nothing here knows the
+store. This module imports no platform SDK, so the CLI can load it for ``--help``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from importlib import import_module
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from core.app import Tallybot
+
+PLATFORMS = ("slack", "telegram")
+
+
+def platform_cli(name: str) -> ModuleType | None:
+    """``bots.<name>.cli`` (``add_parser`` + ``run``), or None when its SDK is not installed."""
+    try:
+        return import_module(f"bots.{name}.cli")
+    except ImportError:
+        return None
+
+
+class Allowlist:
+    """Ids of people and places allowed to use the bot; with both lists empty, everyone.
+
+    ``match="any"``: a listed person may use the bot anywhere and a listed place is open to
+    everyone in it (Telegram's users / chats). ``match="all"``: every list that is set must
+    list the sender (Slack's teams / users).
+    """
+
+    def __init__(
+        self,
+        people: Iterable[str],
+        places: Iterable[str],
+        *,
+        match: Literal["any", "all"] = "any",
+    ) -> None:
+        self.people = {p.strip() for p in people if p.strip()}
+        self.places = {p.strip() for p in places if p.strip()}
+        self.match = match
+
+    @property
+    def open(self) -> bool:
+        return not self.people and not self.places
+
+    def allows(self, person: object, place: object) -> bool:
+        """Whether ``person`` in ``place`` may use the bot (ids compared as text)."""
+        checks = [
+            value is not None and str(value) in ids
+            for ids, value in ((self.people, person), (self.places, place))
+            if ids
+        ]
+        if not checks:
+            return True
+        return any(checks) if self.match == "any" else all(checks)
+
+
+class Deliveries:
+    """Once-only delivery for one ``source`` (e.g. ``slack:event``, ``telegram:<bot id>``)."""
+
+    def __init__(self, bot: Tallybot, source: str) -> None:
+        self._bot = bot
+        self.source = source
+
+    async def first(self, key: str) -> bool:
+        """True the first time ``key`` arrives; False for a redelivery (across restarts)."""
+        return await self._bot.channels.first_delivery(self.source, key)
+
+
+class ApprovalRecords:
+    """run id → the platform's record of its approval message (a JSON object), persisted."""
+
+    def __init__(self, bot: Tallybot, prefix: str) -> None:
+        self._bot = bot
+        self._prefix = prefix
+
+    def _key(self, run_id: str) -> str:
+        return f"{self._prefix}:approval:{run_id}"
+
+    async def remember(self, run_id: str, record: Mapping[str, Any]) -> None:
+        """Keep where the buttons of ``run_id`` are (overwrites an earlier record)."""
+        await self._bot.channels.put(self._key(run_id), json.dumps(record, ensure_ascii=False))
+
+    async def peek(self, run_id: str) -> dict[str, Any] | None:
+        """The record, left in place; None when there is none or it was claimed."""
+        raw = await self._bot.channels.get(self._key(run_id))
+        return json.loads(raw) if raw else None
+
+    async def claim(self, run_id: str) -> dict[str, Any] | None:
+        """The record, handed out once: a double tap or a tap racing the expiry sweep gets
+        None the second time."""
+        raw = await self._bot.channels.take(self._key(run_id))
+        return json.loads(raw) if raw else None
+
+
+async def thread_lang(bot: Tallybot, key: str | None) -> str | None:
+    """The language the thread with channel key ``key`` was last answered in, if any."""
+    if not key:
+        return None
+    thread = await bot.channels.thread(key)
+    return thread.lang if thread else None

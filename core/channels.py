@@ -1,0 +1,57 @@
+"""Platform state for chat adapters: once-only deliveries, small records, known threads.
+
+Adapters under ``bots/`` never touch the store; what they have to remember across restarts
+goes through :class:`ChannelState`, reached as ``Tallybot.channels``:
+
+    if await bot.channels.first_delivery("slack:event", event_id):
+        ...                                              # handle it, once per database
+    await bot.channels.put("telegram:123:offset", "42")   # a small persisted value
+    record = await bot.channels.take("slack:approval:run_1")  # read and clear, once
+
+The rows live in the store's ``processed_events`` and ``kv`` tables, so every process that
+shares a database shares the answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.domain import Thread
+    from core.store import Store
+
+
+class ChannelState:
+    """What a chat platform remembers between deliveries, behind a few store calls."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # kv has no compare-and-delete; within one process the lock makes ``take`` atomic.
+        self._take_lock = asyncio.Lock()
+
+    async def first_delivery(self, source: str, key: str) -> bool:
+        """True the first time ``(source, key)`` is seen, False for every redelivery."""
+        return await self._store.mark_processed(source, key)
+
+    async def get(self, key: str) -> str | None:
+        """The value stored under ``key``; None (or "" once taken) when there is none."""
+        return await self._store.kv_get(key)
+
+    async def put(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        await self._store.kv_set(key, value)
+
+    async def take(self, key: str) -> str | None:
+        """The value under ``key``, handed out once: later calls get None."""
+        async with self._take_lock:
+            raw = await self._store.kv_get(key)
+            if not raw:
+                return None
+            # kv has no delete; an empty value means "already taken".
+            await self._store.kv_set(key, "")
+        return raw
+
+    async def thread(self, key: str) -> Thread | None:
+        """The thread for a channel key, or None when nobody has talked there yet."""
+        return await self._store.thread_by_key(key)
