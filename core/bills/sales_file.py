@@ -16,7 +16,7 @@ from typing import Any
 
 from core.errors import FileRejected
 from core.files.grid import read_grid
-from core.files.tables import number_text
+from core.files.numbers import number_text
 
 # Shown to people as written here; matched after _norm_header (case, spaces, "_", units).
 _FIELDS: dict[str, tuple[str, ...]] = {

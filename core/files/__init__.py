@@ -17,6 +17,9 @@ One job per module, in the order a file meets them:
 columns of a sales file is the book's job (:mod:`core.bills.sales_file`).
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from core.files.grid import Grid, read_grid
 from core.files.intake import FileIntake, OnIngested
 from core.files.names import sanitize_name
@@ -33,9 +36,26 @@ from core.files.sniff import (
     decode_bytes,
     sniff_kind,
 )
-from core.files.summary import summarize
-from core.files.tables import LoadedTable, load_table
 from core.files.text import extract_text, pdf_pages
+
+if TYPE_CHECKING:
+    from core.files.summary import summarize
+    from core.files.tables import LoadedTable, load_table
+
+# The DataFrame side loads pandas; it is resolved on first use (PEP 562) so that importing
+# core.files for intake or sniffing stays cheap.
+_LAZY = {
+    "summarize": "core.files.summary",
+    "LoadedTable": "core.files.tables",
+    "load_table": "core.files.tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MIME_CSV",

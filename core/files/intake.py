@@ -23,8 +23,7 @@ from core.domain import FileRef, new_id
 from core.errors import FileRejected
 from core.files.names import human_size, sanitize_name
 from core.files.sniff import MIME_JSON, MIME_MD, Kind, decode_bytes, sniff_kind
-from core.files.summary import image_summary, summarize, text_summary
-from core.files.tables import load_table_bytes
+from core.files.summary import image_summary, text_summary
 from core.files.text import pdf_pages
 from core.store import Store
 
@@ -44,6 +43,10 @@ def _check(data: bytes, name: str, preview_rows: int) -> _Checked:
     """Everything that can refuse a file, before a byte is written."""
     kind, mime = sniff_kind(data, name)
     if kind == "table":
+        # pandas is imported only when a table arrives, so model-free commands start fast.
+        from core.files.summary import summarize
+        from core.files.tables import load_table_bytes
+
         summary = summarize(load_table_bytes(data, name), name, preview_rows)
     elif kind == "text":
         text, encoding = decode_bytes(data)

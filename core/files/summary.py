@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.files.grid import delimiter_name
 from core.files.names import human_size
-from core.files.tables import LoadedTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.files.tables import LoadedTable
 
 _MAX_PREVIEW_CELL = 24
 _SUMMARY_LIMIT = 2000
 
 
+# pandas is imported inside the table functions: text and image summaries (and everything that
+# imports this module on the way to them) must not pay for it.
 def _dtype_name(series: pd.Series) -> str:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(series):
         return "bool"
     if pd.api.types.is_integer_dtype(series):
@@ -26,6 +32,8 @@ def _dtype_name(series: pd.Series) -> str:
 
 
 def _preview_cell(value: Any) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return ""
     text = format(value, "g") if isinstance(value, float) else str(value)

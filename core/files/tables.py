@@ -22,24 +22,6 @@ from core.files.grid import Grid, read_grid
 # --- cleaning into a DataFrame -------------------------------------------------------------
 
 _MISSING = {"", "n/a", "#n/a", "nan", "null", "none", "-", "--", "—", "#null!"}
-_PLAIN_NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_CURRENCY = re.compile(r"^([+-]?)[¥￥$€£]\s*")
-
-
-def number_text(cell: str) -> tuple[str | None, bool, bool]:
-    """``(plain number text or None, had thousands separators, had a currency sign)``."""
-    s = cell.strip()
-    currency = False
-    m = _CURRENCY.match(s)
-    if m:
-        s = m.group(1) + s[m.end() :]
-        currency = True
-    if _PLAIN_NUM.match(s):
-        return s, False, currency
-    if _THOUSANDS.match(s):
-        return s.replace(",", ""), True, currency
-    return None, False, currency
 
 
 @dataclass(slots=True)
