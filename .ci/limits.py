@@ -6,7 +6,8 @@
 - no function over 80 lines (migrations excepted);
 - no import cycle between first-party modules, counting imports inside functions and
   under ``if TYPE_CHECKING:`` (a type-only cycle still ties two modules together);
-- nothing under bots/ imports core.store.
+- nothing under bots/ imports core.store, and nothing under core/ imports bots/;
+- SQL stays in core/store/: no other module imports sqlalchemy.
 """
 
 from __future__ import annotations
@@ -135,6 +136,20 @@ def main() -> int:
             for target in graph[name]:
                 if target == "core.store" or target.startswith("core.store."):
                     problems.append(f"{rel}: imports {target} (bots/ never touches the store)")
+        if not rel.startswith("core/store/"):
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    names = [node.module or ""]
+                for mod in names:
+                    if mod == "sqlalchemy" or mod.startswith("sqlalchemy."):
+                        problems.append(f"{rel}: imports {mod} (SQL lives in core/store/)")
+        if name.startswith("core"):
+            for target in graph[name]:
+                if target == "bots" or target.startswith("bots."):
+                    problems.append(f"{rel}: imports {target} (core/ never imports bots/)")
     found = cycles(graph)
     for component in found:
         problems.append("import cycle: " + " <-> ".join(component))
