@@ -44,12 +44,16 @@ from core.models.base import (  # noqa: E402
 )
 
 LIVE = ("queued", "in_progress", "requires_action", "cancelling")
+MODEL_SECONDS = 1.0
+CHUNKS = 50
 
 
 class SlowModel:
     """A model double that takes ``seconds`` to stream ``chunks`` text deltas."""
 
-    def __init__(self, seconds: float = 1.0, chunks: int = 50, tool: bool = False) -> None:
+    def __init__(
+        self, seconds: float = MODEL_SECONDS, chunks: int = CHUNKS, tool: bool = False
+    ) -> None:
         self.name = "slow-double"
         self.seconds = seconds
         self.chunks = chunks
@@ -182,7 +186,7 @@ def main() -> None:
             continue
         failed = ", ".join(f"{k} {v}" for k, v in r["failed"].items()) or "0"
         print(
-            f"| {n:,} | {r['wall']:.2f} | {r['wall'] / 1.0:.2f}x | {r['bare']:.2f} | "
+            f"| {n:,} | {r['wall']:.2f} | {r['wall'] / MODEL_SECONDS:.2f}x | {r['bare']:.2f} | "
             f"{r['answered']:,} | {failed} | {r['capped']:,} | {r['live']:,} | {r['rss_mb']:.0f} |",
             flush=True,
         )
