@@ -1,7 +1,8 @@
 """One persisted turn through tallybot and through its peers, timed in the same run.
 
-    python bench/peers.py                    # 3 rounds x 150 turns, then the 500-turn history
+    python bench/peers.py                    # 3 rounds x 100 turns, then the 500-turn history
     python bench/peers.py --turns 300 --rounds 5 --history 0 --only tallybot,agents
+    python bench/peers.py --profile --only "tallybot, SQLite file" --turns 200
 
 The turn (bench/turn.py): one user message -> the model double calls ``save_bill`` once -> a
 text answer; a new conversation every turn; zero-latency model doubles. For every runtime it
@@ -173,9 +174,30 @@ async def history(name: str, length: int) -> tuple[float, float] | str:
     return median(times[:10]), median(times[-10:])
 
 
+async def profile(name: str, turns: int, warmup: int, top: int = 25) -> None:
+    """cProfile of ``turns`` turns of one runtime: where its time goes, by own time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    with tempfile.TemporaryDirectory(prefix="tallybot-bench-") as tmp:
+        async with RUNTIMES[name](Path(tmp)) as runner:
+            for i in range(warmup):
+                await runner.turn(f"bench:prof:warm:{i}")
+            profiler.enable()
+            for i in range(turns):
+                await runner.turn(f"bench:prof:{i}")
+            profiler.disable()
+    print(f"\nprofile of {turns} turns of '{name}' (top {top} by own time)")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
 async def main_async(args: argparse.Namespace) -> None:
     wanted = [w.strip().lower() for w in args.only.split(",")] if args.only else []
     names = [n for n in RUNTIMES if not wanted or any(w in n.lower() for w in wanted)]
+    if args.profile:
+        await profile(names[0], args.turns, args.warmup)
+        return
     print(
         f"{args.rounds} rounds x {args.turns} turns (+{args.warmup} warm-up) per runtime; "
         "a new conversation each turn; wall p50/p99 and CPU per turn, median of the rounds"
@@ -202,10 +224,13 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--turns", type=int, default=150, help="timed turns per round")
-    parser.add_argument("--warmup", type=int, default=15, help="untimed turns per round")
+    parser.add_argument("--turns", type=int, default=100, help="timed turns per round")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed turns per round")
     parser.add_argument("--history", type=int, default=500, help="0 skips the history figure")
     parser.add_argument("--only", help="comma-separated substrings of runtime names")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the first runtime --only selects"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 
