@@ -49,6 +49,7 @@ from core.tools.code_interpreter.backend import (
     KernelStartError,
     KernelTimeout,
 )
+from core.tools.code_interpreter.staging import chown_tree
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -426,12 +427,8 @@ class LocalProcessBackend:
         if uid is None:
             return
         # The kernel's uid owns the folder (and only it may enter); root, the bot, still can.
-        for dirpath, dirnames, filenames in os.walk(workdir):
-            for name in dirnames + filenames:
-                with contextlib.suppress(OSError):
-                    os.lchown(os.path.join(dirpath, name), uid, uid)
-        os.chown(workdir, uid, uid)
-        os.chmod(workdir, 0o700)
+        # An earlier kernel may have left symlinks or be racing us: descriptors only.
+        chown_tree(workdir, uid, uid)
 
     async def _send(self, kernel: LocalKernel, msg: dict[str, Any]) -> None:
         stdin = kernel.proc.stdin

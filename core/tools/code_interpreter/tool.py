@@ -38,6 +38,7 @@ from core.tools.code_interpreter.backend import (
     SandboxBackend,
 )
 from core.tools.code_interpreter.local import LocalProcessBackend
+from core.tools.code_interpreter.staging import stage_file
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -310,29 +311,16 @@ class CodeInterpreterTool:
         """Copy the thread's uploads into the folder under their original names, once.
 
         Copies, not hard links: the sandbox may write to its files, and a hard link would let
-        it change the stored original under the data dir.
+        it change the stored original under the data dir. The folder is writable by sandboxed
+        code that may still be running, and we may be root here, so every operation goes
+        through descriptors (see :mod:`.staging`): nothing is followed or chowned by name.
         """
         workdir.mkdir(parents=True, exist_ok=True)
         for ref in files:
-            dest = workdir / _safe_name(ref.name)
-            if os.path.lexists(dest):
-                continue
-            # Write a fresh private name, then rename over: a symlink the sandbox plants at
-            # ``dest`` meanwhile is replaced, never followed (we may be root here).
-            tmp = workdir / f".upload-{uuid.uuid4().hex}"
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                with os.fdopen(fd, "wb") as fout, open(ref.path, "rb") as fin:
-                    shutil.copyfileobj(fin, fout)
-                st = workdir.stat()
-                with contextlib.suppress(OSError):
-                    # Same owner as the folder so a dropped-uid kernel can read and change it.
-                    os.chown(tmp, st.st_uid, st.st_gid)
-                os.replace(tmp, dest)
+                stage_file(workdir, Path(ref.path), _safe_name(ref.name))
             except OSError:
                 log.warning("could not stage %s into %s", ref.path, workdir, exc_info=True)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     def _collect(
         self, workdir: Path, before: dict[str, tuple[int, int]], thread_id: str, call_id: str
