@@ -44,6 +44,7 @@ from core.i18n import detect_lang, t
 from core.models.base import Model
 from core.store import Store
 from core.tools.base import ToolRegistry
+from core.tools.code_interpreter.mode import with_off_note
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,14 @@ def build_tools(
 ) -> tuple[ToolRegistry, list[Any]]:
     """The registry for ``assistant.tools``, plus the tools that hold resources to close."""
     from core.tools.bills import bill_tools
-    from core.tools.code_interpreter import CodeInterpreterTool
+    from core.tools.code_interpreter.mode import build_interpreter
     from core.tools.file_search import FileSearchTool
 
     wanted = set(assistant.tools)
     registry = ToolRegistry()
     closeable: list[Any] = []
-    if "code_interpreter" in wanted:
-        interpreter = CodeInterpreterTool(settings)
+    interpreter = build_interpreter(settings) if "code_interpreter" in wanted else None
+    if interpreter is not None:  # None: TALLYBOT_SANDBOX resolved to off (logged)
         registry.register(interpreter)
         closeable.append(interpreter)
     if "file_search" in wanted:
@@ -140,6 +141,8 @@ class Tallybot:
         closeable: list[Any] = []
         if tools is None:
             tools, closeable = build_tools(settings, store, ledger, spec)
+            if "code_interpreter" in spec.tools and "code_interpreter" not in tools:
+                spec = with_off_note(spec)  # the model says in one line why it cannot compute
         if model is None and (settings.model_configured or settings.model.startswith("scripted:")):
             from core.models.provider import build_model
 

@@ -69,7 +69,7 @@ UNSHARE_ARGS = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill
 
 
 @functools.cache
-def _namespaces_available() -> tuple[bool, str]:
+def namespaces_available() -> tuple[bool, str]:
     """Probe once whether this process can build the namespaces jail."""
     if not sys.platform.startswith("linux"):
         return False, "not Linux"
@@ -100,7 +100,7 @@ def sandbox_mode(preference: str = "auto") -> Mode:
     """
     if preference == "audit":
         return "audit"
-    ok, why = _namespaces_available()
+    ok, why = namespaces_available()
     if preference == "namespaces" and not ok:
         raise RuntimeError(f"namespaces sandbox unavailable: {why}")
     return "namespaces" if ok else "audit"
@@ -222,7 +222,7 @@ class LocalProcessBackend:
             "mode": self._mode,
             "why_not_namespaces": None
             if self._mode == "namespaces"
-            else _namespaces_available()[1],
+            else namespaces_available()[1],
             "memory_mb": self.settings.sandbox_memory_mb,
             "timeout_s": self.settings.sandbox_timeout,
             "file_size_mb": self.file_size_mb,
