@@ -78,9 +78,7 @@ def test_off_removes_the_tool_and_logs_how_to_enable(
     assert noted.instructions.endswith(OFF_NOTE) and "沙箱" in noted.instructions
 
 
-def test_audit_says_it_is_not_a_boundary(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_audit_says_it_is_not_a_boundary(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         tool = build_interpreter(_settings(tmp_path, sandbox="audit"))
     assert tool is not None and tool.mode == "audit"

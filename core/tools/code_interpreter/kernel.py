@@ -27,6 +27,7 @@ is collected -- bounded -- into the call's ``stdout`` instead of corrupting the 
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import os
 import signal
@@ -365,8 +366,13 @@ def drop_privileges(uid: int, gid: int) -> None:
     raise RuntimeError("privileges were not dropped")
 
 
+_LIMITS: dict[str, Any] = {}
+
+
 def set_limits(req: dict[str, Any]) -> None:
     import resource
+
+    _LIMITS.update(disk_mb=req.get("disk_mb"), fsize_mb=req.get("fsize_mb"))
 
     mem = int(req["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -602,6 +608,14 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
             "message": str(exc)[:2000],
             "traceback": _short_traceback(exc, 2000),
         }
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            error["type"] = "DiskQuotaExceeded"
+            error["message"] = (
+                f"the working folder is full (quota {_LIMITS.get('disk_mb')} MiB): delete files "
+                f"you no longer need, then retry ({error['message']})"
+            )
+        elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+            error["message"] += f" (one file may hold at most {_LIMITS.get('fsize_mb')} MiB)"
         if isinstance(exc, MemoryError):
             error["message"] = error["message"] or "out of memory (sandbox memory limit)"
     if os.getpid() != KERNEL_PID:

@@ -49,6 +49,12 @@ from core.tools.code_interpreter.backend import (
     KernelStartError,
     KernelTimeout,
 )
+from core.tools.code_interpreter.quota import (
+    ensure_mounted,
+    folder_bytes,
+    loop_mounts_available,
+    unmount,
+)
 from core.tools.code_interpreter.staging import chown_tree
 
 if TYPE_CHECKING:
@@ -206,6 +212,9 @@ class LocalProcessBackend:
         self._uids = itertools.cycle(range(UID_BASE, UID_BASE + UID_SLOTS))
         self._uids_in_use: set[int] = set()
         self.staging_dir = settings.sandbox_dir / ".staging"
+        self.disk_mb = settings.sandbox_disk_mb
+        self.disks_dir = settings.sandbox_dir / ".disks"
+        self._mounted: set[Path] = set()
         self.mplconfig_dir = settings.sandbox_dir / ".mplconfig"
         # Largest reply frame accepted: stdout and result are capped inside, JSON escaping can
         # grow text up to 6x (\uXXXX); anything beyond is a misbehaving kernel.
@@ -220,13 +229,13 @@ class LocalProcessBackend:
     def info(self) -> dict[str, Any]:
         return {
             "mode": self._mode,
-            "why_not_namespaces": None
-            if self._mode == "namespaces"
-            else namespaces_available()[1],
+            "why_not_namespaces": None if self._mode == "namespaces" else namespaces_available()[1],
             "memory_mb": self.settings.sandbox_memory_mb,
             "timeout_s": self.settings.sandbox_timeout,
             "file_size_mb": self.file_size_mb,
             "nproc": self.nproc,
+            "disk_mb": self.disk_mb,
+            "disk_quota": "loop mount" if loop_mounts_available()[0] else "checked after calls",
             # Audit mode keeps the bot's uid when the new uid could not reach Python.
             "drops_uid": self._drops_uid(),
         }
@@ -287,6 +296,31 @@ class LocalProcessBackend:
         kernel.ready = ready
         return kernel
 
+    async def prepare(self, workdir: Path) -> None:
+        """Give ``workdir`` its disk quota (its own filesystem) before anything is put in it."""
+        workdir = workdir.resolve()
+        if workdir in self._mounted or not loop_mounts_available()[0]:
+            workdir.mkdir(parents=True, exist_ok=True)
+            return
+        try:
+            await asyncio.to_thread(ensure_mounted, workdir, self.disks_dir, self.disk_mb)
+        except OSError as exc:
+            raise KernelStartError(f"could not set up the working folder's quota: {exc}") from exc
+        self._mounted.add(workdir)
+
+    def over_quota(self, workdir: Path) -> bool:
+        """After a call: whether a folder without its own filesystem grew past the quota."""
+        if workdir.resolve() in self._mounted:
+            return False  # the filesystem itself refused the excess
+        limit = self.disk_mb * 1024 * 1024
+        return folder_bytes(workdir, limit) > limit
+
+    async def aclose(self) -> None:
+        """Unmount every folder image this backend mounted (kernels must be shut down)."""
+        mounted, self._mounted = self._mounted, set()
+        for workdir in mounted:
+            await asyncio.to_thread(unmount, workdir)
+
     async def bind(self, kernel: LocalKernel, workdir: Path) -> None:  # type: ignore[override]
         """Jail a warm kernel into ``workdir``: after this it only ever sees that folder."""
         workdir = workdir.resolve()
@@ -326,6 +360,7 @@ class LocalProcessBackend:
             "memory_mb": self.settings.sandbox_memory_mb,
             "cpu_seconds": LIFETIME_CPU_SECONDS,
             "fsize_mb": self.file_size_mb,
+            "disk_mb": self.disk_mb,
             "nproc": self.nproc if uid is not None else None,
             # Namespaces mode: what to bind read-only into the new root, what to hide there.
             "ro_paths": sorted({sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)}),

@@ -167,6 +167,12 @@ class CodeInterpreterTool:
         workdir = ctx.workdir
         lock = self._thread_locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
+            prepare = getattr(self.backend, "prepare", None)  # optional: the disk quota
+            if prepare is not None:
+                try:
+                    await prepare(workdir)
+                except KernelError as exc:
+                    return self._error("SandboxError", str(exc))
             await asyncio.to_thread(self._stage_uploads, workdir, ctx.files)
             notice: str | None = None
             session = self._sessions.get(thread_id)
@@ -208,6 +214,13 @@ class CodeInterpreterTool:
             produced = await asyncio.to_thread(
                 self._collect, workdir, before, thread_id, ctx.call_id
             )
+            over = getattr(self.backend, "over_quota", None)
+            if (
+                over is not None
+                and outcome.error is None
+                and await asyncio.to_thread(over, workdir)
+            ):
+                outcome.error = _quota_error(self.settings)
         output: dict[str, Any] = {
             "stdout": outcome.stdout,
             "result": outcome.result,
@@ -239,6 +252,9 @@ class CodeInterpreterTool:
         self._sessions.clear()
         self._warm.clear()
         await asyncio.gather(*(self.backend.shutdown(k) for k in kernels), return_exceptions=True)
+        closer = getattr(self.backend, "aclose", None)
+        if closer is not None:
+            await closer()
 
     # --- kernels ----------------------------------------------------------------------------
 
@@ -392,6 +408,15 @@ def _snapshot(workdir: Path) -> dict[str, tuple[int, int]]:
             if len(out) >= MAX_SCAN_ENTRIES:
                 return out
     return out
+
+
+def _quota_error(settings: Settings) -> dict[str, str]:
+    return {
+        "type": "DiskQuotaExceeded",
+        "message": f"The working folder holds more than its {settings.sandbox_disk_mb} MiB "
+        "quota: delete files you no longer need before writing more.",
+        "traceback": "",
+    }
 
 
 def _reset_notice(why: str) -> str:
