@@ -3,6 +3,9 @@ interrupted on cancel, an infinite loop reported as the time limit."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -66,3 +69,50 @@ async def test_quota_folder_keeps_files_across_kernels(small: Sandbox) -> None:
     assert (
         "lost+found" not in (await small.out("import os\nos.listdir('.')", "thread_keep"))["result"]
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _uid_pids(uid: int) -> set[int]:
+    pids = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    pids.add(int(entry.name))
+    return pids
+
+
+async def test_a_thread_left_behind_burns_no_cpu_between_calls(small: Sandbox) -> None:
+    thread = "thread_spin"
+    out = await small.out(
+        "import threading\ndef spin():\n    while True: pass\n"
+        "threading.Thread(target=spin, daemon=True).start()\n'started'",
+        thread,
+    )
+    assert out["result"] == "'started'", out
+    kernel = small.tool._sessions[thread].kernel
+    pid = kernel.host_pid  # type: ignore[attr-defined]
+    assert pid is not None
+    start = _cpu_seconds(pid)
+    await asyncio.sleep(1.0)
+    assert _cpu_seconds(pid) - start < 0.1
+    await small.works(thread)  # the kernel still answers (thawed for the call)
+
+
+async def test_a_process_left_behind_is_killed_when_the_call_returns(small: Sandbox) -> None:
+    if small.mode != "namespaces":
+        pytest.skip("the audit hook refuses process creation outright")
+    thread = "thread_child"
+    out = await small.out(
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'while True: pass'])\np.pid",
+        thread,
+    )
+    assert out["error"] is None, out
+    kernel = small.tool._sessions[thread].kernel
+    assert _uid_pids(kernel.uid) == {kernel.host_pid}  # type: ignore[attr-defined]

@@ -372,7 +372,9 @@ _LIMITS: dict[str, Any] = {}
 def set_limits(req: dict[str, Any]) -> None:
     import resource
 
-    _LIMITS.update(disk_mb=req.get("disk_mb"), fsize_mb=req.get("fsize_mb"))
+    _LIMITS.update(
+        disk_mb=req.get("disk_mb"), fsize_mb=req.get("fsize_mb"), own_uid=req.get("uid") is not None
+    )
 
     mem = int(req["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -625,9 +627,36 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
         figures += _save_figures()
     except BaseException as exc:  # noqa: BLE001
         CAPTURE.add(f"\n[could not save figures: {exc}]\n")
+    _stop_leftover_processes()
     _reap_children()
     _sync_fd_output()
     return {"stdout": CAPTURE.value(), "result": result, "error": error, "figures": figures}
+
+
+def _stop_leftover_processes() -> None:
+    """No code runs between calls: kill every process the cell left behind.
+
+    Only with a uid of our own (namespaces mode, or audit mode as root): ``kill(-1)`` then
+    reaches exactly this kernel's processes -- in a pid namespace only its members -- and never
+    ourselves. Threads cannot be killed from Python; the parent freezes the whole kernel with
+    SIGSTOP between calls instead.
+    """
+    if _LIMITS.get("own_uid"):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            return  # ESRCH: nothing left behind
+        # Wait (briefly) for them to be gone, so none is seen alive once the call returned.
+        import time
+
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.005)
 
 
 def _reap_children() -> None:

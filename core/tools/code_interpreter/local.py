@@ -53,6 +53,7 @@ from core.tools.code_interpreter.quota import (
     ensure_mounted,
     folder_bytes,
     loop_mounts_available,
+    make_shared,
     unmount,
 )
 from core.tools.code_interpreter.staging import chown_tree
@@ -159,11 +160,19 @@ class LocalKernel:
         self.uid: int | None = None
         self.jail_root: Path | None = None
         self.stderr_tail = b""
+        # The Python process itself (under ``unshare`` in namespaces mode): frozen between calls.
+        self.host_pid: int | None = None
         self._stderr_task: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
         return self.proc.returncode is None
+
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT) the kernel process, every thread of it at once."""
+        if self.host_pid is not None and self.alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.host_pid, signal.SIGSTOP if frozen else signal.SIGCONT)
 
     def killed_by(self) -> signal.Signals | None:
         """The signal that ended the process (seen through ``unshare``'s 128 + N), if any."""
@@ -215,6 +224,7 @@ class LocalProcessBackend:
         self.disk_mb = settings.sandbox_disk_mb
         self.disks_dir = settings.sandbox_dir / ".disks"
         self._mounted: set[Path] = set()
+        self._shared: bool | None = None  # None: not set up yet; True: we made the bind
         self.mplconfig_dir = settings.sandbox_dir / ".mplconfig"
         # Largest reply frame accepted: stdout and result are capped inside, JSON escaping can
         # grow text up to 6x (\uXXXX); anything beyond is a misbehaving kernel.
@@ -260,7 +270,10 @@ class LocalProcessBackend:
         cmd = [sys.executable, "-I", str(KERNEL_SCRIPT)]
         if self._mode == "namespaces":
             unshare = shutil.which("unshare") or "unshare"
-            cmd = [unshare, *UNSHARE_ARGS, "--", *cmd]
+            # slave: a thread folder's quota mount made after this warm start still shows up
+            # inside; the kernel makes everything private when it is claimed.
+            await asyncio.to_thread(self._quota_mounts)
+            cmd = [unshare, *UNSHARE_ARGS, "--propagation", "slave", "--", *cmd]
         env = scrubbed_env(str(self.staging_dir), str(self.mplconfig_dir), None)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -294,12 +307,28 @@ class LocalProcessBackend:
             await self.shutdown(kernel)
             raise KernelStartError(f"the Python sandbox sent {ready!r} instead of ready")
         kernel.ready = ready
+        kernel.host_pid = _kernel_pid(proc.pid) if self._mode == "namespaces" else proc.pid
         return kernel
+
+    def _quota_mounts(self) -> bool:
+        """Whether folders get their own filesystem; sets up mount propagation once."""
+        if not loop_mounts_available()[0]:
+            return False
+        if self._shared is None:
+            try:
+                self._shared = make_shared(self.settings.sandbox_dir.resolve())
+            except OSError:
+                log.warning(
+                    "no mount propagation: disk quota checked after calls only", exc_info=True
+                )
+                self._shared = False
+                return False
+        return True
 
     async def prepare(self, workdir: Path) -> None:
         """Give ``workdir`` its disk quota (its own filesystem) before anything is put in it."""
         workdir = workdir.resolve()
-        if workdir in self._mounted or not loop_mounts_available()[0]:
+        if workdir in self._mounted or not await asyncio.to_thread(self._quota_mounts):
             workdir.mkdir(parents=True, exist_ok=True)
             return
         try:
@@ -320,6 +349,9 @@ class LocalProcessBackend:
         mounted, self._mounted = self._mounted, set()
         for workdir in mounted:
             await asyncio.to_thread(unmount, workdir)
+        if self._shared:
+            await asyncio.to_thread(unmount, self.settings.sandbox_dir.resolve())
+        self._shared = None
 
     async def bind(self, kernel: LocalKernel, workdir: Path) -> None:  # type: ignore[override]
         """Jail a warm kernel into ``workdir``: after this it only ever sees that folder."""
@@ -400,8 +432,11 @@ class LocalProcessBackend:
             "cpu_seconds": math.ceil(time_limit) + 5,
         }
         try:
+            kernel.freeze(False)
             await self._send(kernel, req)
             reply = await asyncio.wait_for(self._recv(kernel), time_limit)
+            # No code runs between calls: threads the cell left behind stop with the process.
+            kernel.freeze(True)
         except TimeoutError:
             await self.shutdown(kernel)
             raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from None
@@ -508,6 +543,27 @@ class LocalProcessBackend:
             if not chunk:
                 return
             kernel.stderr_tail = (kernel.stderr_tail + chunk)[-4096:]
+
+
+def _kernel_pid(unshare_pid: int) -> int | None:
+    """The host pid of ``unshare``'s only child (the kernel, pid 1 of its namespace)."""
+    try:
+        with open(f"/proc/{unshare_pid}/task/{unshare_pid}/children") as fh:
+            children = fh.read().split()
+        if children:
+            return int(children[0])
+    except (OSError, ValueError):
+        pass
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == unshare_pid:
+                    return int(entry.name)
+            except (OSError, ValueError, IndexError):
+                continue
+    return None
 
 
 def _kill_uid(uid: int) -> None:

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -57,12 +58,42 @@ def loop_mounts_available() -> tuple[bool, str]:
     return True, "ok"
 
 
+def is_mount_point(path: Path) -> bool:
+    """Whether ``path`` is a mount point, bind mounts included (``os.path.ismount`` misses a
+    folder bound onto itself)."""
+    target = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                point = line.split()[4]
+                # mountinfo escapes space, tab, newline and backslash as octal.
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point)
+                if point == target:
+                    return True
+    except OSError:
+        return os.path.ismount(path)
+    return False
+
+
+def make_shared(sandbox_dir: Path) -> bool:
+    """Make ``sandbox_dir`` a shared mount (a bind onto itself) so folder mounts made after a
+    warm kernel started still propagate into its namespace (``unshare --propagation slave``);
+    True when this call created the bind."""
+    sandbox_dir.mkdir(parents=True, exist_ok=True)
+    created = False
+    if not is_mount_point(sandbox_dir):
+        _run("mount", "--bind", str(sandbox_dir), str(sandbox_dir))
+        created = True
+    _run("mount", "--make-shared", str(sandbox_dir))
+    return created
+
+
 def ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
     """Make ``workdir`` the mount point of its own ``size_mb`` image; True when it is one.
 
     Whatever was in an unmounted ``workdir`` (an older version's folder) is copied in.
     """
-    if os.path.ismount(workdir):
+    if is_mount_point(workdir):
         return True
     disks_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(disks_dir, 0o700)
@@ -87,7 +118,7 @@ def ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
 
 def unmount(workdir: Path) -> None:
     """Detach the folder's image (lazily: a process still inside only delays it)."""
-    if os.path.ismount(workdir):
+    if is_mount_point(workdir):
         try:
             _run("umount", "-l", str(workdir))
         except OSError:
