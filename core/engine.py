@@ -348,7 +348,20 @@ class Engine:
         files = await self.store.list_files(thread.id)
         fresh = await self.store.get_thread(thread.id)  # current bill may have moved
         ctx = ToolContext(self.settings, self.store, fresh, run.id, call.id, lang, files)
-        return await self.tools.call(call.name, call.arguments, ctx)
+        # /stop and Ctrl-C must not wait for a long tool call: the call is cancelled (the
+        # code interpreter interrupts its cell) and the run ends cancelled.
+        call_task = asyncio.ensure_future(self.tools.call(call.name, call.arguments, ctx))
+        stop = asyncio.ensure_future(self._cancel.setdefault(run.id, asyncio.Event()).wait())
+        try:
+            await asyncio.wait({call_task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not call_task.done():
+                call_task.cancel()
+                await asyncio.gather(call_task, return_exceptions=True)
+        if call_task.cancelled():
+            raise _Cancelled
+        return call_task.result()
 
     async def _stream(self, request: ModelRequest, cancel: asyncio.Event) -> AsyncIterator:  # type: ignore[type-arg]
         """The model's events until done, or until ``cancel`` is set (then the stream closes)."""

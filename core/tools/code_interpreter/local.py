@@ -431,6 +431,7 @@ class LocalProcessBackend:
             # parent's timer can fire late, and the wall limit should be what the user sees.
             "cpu_seconds": math.ceil(time_limit) + 5,
         }
+        started = asyncio.get_running_loop().time()
         try:
             kernel.freeze(False)
             await self._send(kernel, req)
@@ -442,8 +443,10 @@ class LocalProcessBackend:
             raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from None
         except (KernelDied, OSError) as exc:
             await self.shutdown(kernel)
-            if kernel.killed_by() == signal.SIGXCPU:
-                # The CPU-time backstop fired: to the user this is the same time limit.
+            ran = asyncio.get_running_loop().time() - started
+            if kernel.killed_by() == signal.SIGXCPU or ran >= time_limit:
+                # The CPU-time backstop fired (or the kernel died only once its time was up):
+                # to the user this is the same time limit, never "a crash".
                 raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from exc
             raise KernelDied(f"the Python process {kernel.describe_exit()}") from exc
         except KernelProtocolError:
@@ -458,6 +461,20 @@ class LocalProcessBackend:
             error=reply.get("error"),
             figures=[str(f) for f in reply.get("figures") or []],
         )
+
+    async def interrupt(self, kernel: LocalKernel, grace: float = 0.5) -> bool:
+        """KeyboardInterrupt the running cell; True when the kernel answered within ``grace``
+        seconds and can be kept (else the caller kills it)."""
+        if not kernel.alive or kernel.host_pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(kernel.host_pid, signal.SIGINT)
+        try:
+            reply = await asyncio.wait_for(self._recv(kernel), grace)
+        except (TimeoutError, KernelDied, KernelProtocolError):
+            return False
+        kernel.freeze(True)
+        return "stdout" in reply
 
     async def shutdown(self, kernel: LocalKernel) -> None:  # type: ignore[override]
         proc = kernel.proc

@@ -202,11 +202,10 @@ class CodeInterpreterTool:
                     await self.backend.shutdown(session.kernel)
                 return self._error(*_lost_error(exc, self.settings), notice=notice)
             except asyncio.CancelledError:
-                # The run was stopped mid-call. The kernel is still busy with the code and its
-                # late reply would answer the next call, so it has to go.
-                self._sessions.pop(thread_id, None)
-                self._notices[thread_id] = _reset_notice("the previous call was cancelled")
-                await asyncio.shield(self.backend.shutdown(session.kernel))
+                # The run was stopped mid-call: KeyboardInterrupt the cell so its ``finally``
+                # blocks run (half a second at most), then kill the kernel -- its state is
+                # mid-cell and a late reply must never answer the next call.
+                await asyncio.shield(self._interrupt(thread_id, session))
                 raise
             finally:
                 session.busy = False
@@ -312,6 +311,15 @@ class CodeInterpreterTool:
                 lock = self._thread_locks.get(thread_id)
                 if self._idle_expired(session) and not (lock and lock.locked()):
                     await self._drop(thread_id, f"it was idle for more than {self._idle:g} s")
+
+    async def _interrupt(self, thread_id: str, session: _Session) -> None:
+        interrupt = getattr(self.backend, "interrupt", None)
+        if interrupt is not None:
+            with contextlib.suppress(Exception):
+                await interrupt(session.kernel)
+        self._sessions.pop(thread_id, None)
+        self._notices[thread_id] = _reset_notice("the previous call was cancelled")
+        await self.backend.shutdown(session.kernel)
 
     async def _drop(self, thread_id: str, why: str) -> None:
         session = self._sessions.pop(thread_id, None)
