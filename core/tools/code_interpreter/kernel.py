@@ -30,6 +30,7 @@ import ast
 import errno
 import json
 import os
+import re
 import signal
 import struct
 import sys
@@ -203,6 +204,47 @@ CJK_FAMILIES = [
 ]
 
 
+# Fonts shipped as Python packages (a dependency of tallybot), so a plain ``pip install``
+# renders Chinese labels without any system font package: (module, file inside it).
+PACKAGED_FONTS = [("noto_cjk_sans_otc", "NotoSansCJK-Regular.ttc")]
+
+
+def _add_packaged_fonts(font_manager: Any) -> None:
+    import importlib.util
+
+    for module, filename in PACKAGED_FONTS:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for folder in spec.submodule_search_locations:
+            path = os.path.join(folder, filename)
+            if os.path.exists(path):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+
+
+# What still gets through when user code resets the warning filters: the warning line and
+# the source line Python prints under it.
+_FONT_NOISE = re.compile(
+    r"^.*(?:[Gg]lyph \d+ .*missing from|findfont: |[Ff]ont family .* not found).*\n(?:  .*\n)?",
+    re.MULTILINE,
+)
+
+
+def quiet_font_warnings() -> None:
+    """Glyph and font-lookup warnings are noise to the model: they never reach the output."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
+    warnings.filterwarnings("ignore", message=r".*[Ff]ont family .* not found")
+    warnings.filterwarnings("ignore", module=r"matplotlib\.font_manager")
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)
+
+
 def warm_up() -> dict[str, Any]:
     """Import the data stack and pick a CJK font; returns facts for the ``ready`` message."""
     info: dict[str, Any] = {"font": None}
@@ -218,6 +260,7 @@ def warm_up() -> dict[str, Any]:
         import matplotlib.pyplot as plt  # noqa: F401
         from matplotlib import font_manager
 
+        _add_packaged_fonts(font_manager)
         names = {f.name for f in font_manager.fontManager.ttflist}
         if not names.intersection(CJK_FAMILIES):
             # The font cache predates the font package: rescan once.
@@ -571,6 +614,7 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
     result_limit = int(req.get("max_result", 8000))
     CAPTURE.reset(limit)
     _SHOWN.clear()
+    quiet_font_warnings()  # again each cell: user code may have reset the filters
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.show = _patched_show  # type: ignore[attr-defined]
@@ -630,7 +674,8 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
     _stop_leftover_processes()
     _reap_children()
     _sync_fd_output()
-    return {"stdout": CAPTURE.value(), "result": result, "error": error, "figures": figures}
+    stdout = _FONT_NOISE.sub("", CAPTURE.value())
+    return {"stdout": stdout, "result": result, "error": error, "figures": figures}
 
 
 def _stop_leftover_processes() -> None:
