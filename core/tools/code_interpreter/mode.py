@@ -85,6 +85,7 @@ def build_interpreter(settings: Settings) -> CodeInterpreterTool | None:
     if choice.mode == "container":
         from core.tools.code_interpreter.client import ContainerBackend
 
+        log.info("code interpreter sandbox: container (%s)", settings.sandbox_socket)
         return CodeInterpreterTool(settings, ContainerBackend(settings))  # type: ignore[arg-type]
     from core.tools.code_interpreter.local import LocalProcessBackend
 
