@@ -7,42 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from core.domain import FileRef
-from core.tools.code_interpreter import CodeInterpreterTool, LocalProcessBackend
-from core.tools.code_interpreter.client import ContainerBackend
-from core.tools.code_interpreter.server import SandboxServer
-from tests.sandbox.conftest import OTHER_SECRET, Sandbox, make_settings
+from core.tools.code_interpreter import LocalProcessBackend
+from tests.sandbox.conftest import OTHER_SECRET, Sandbox
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def remote(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
-    # Not under pytest's 0700 base: a dropped uid must be able to reach its folder.
-    root = Path(tempfile.mkdtemp(prefix="tallybot-container-"))
-    os.chmod(root, 0o711)
-    sock = root / "sandbox.sock"
-    settings = make_settings(root, sandbox_socket=sock, sandbox="container", sandbox_pool_size=1)
-    server = SandboxServer(settings, sock)
-    started = asyncio.Event()
-    task = asyncio.create_task(server.serve(started))
-    await asyncio.wait_for(started.wait(), 10)
-    tool = CodeInterpreterTool(settings, ContainerBackend(settings))  # type: ignore[arg-type]
-    try:
-        yield Sandbox(tool, settings)
-    finally:
-        await tool.aclose()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_runs_code_and_keeps_state(remote: Sandbox) -> None:
