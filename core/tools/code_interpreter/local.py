@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import json
 import logging
@@ -34,13 +33,10 @@ import math
 import os
 import shutil
 import signal
-import stat
 import struct
-import subprocess
 import sys
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from core.tools.code_interpreter.backend import (
     ExecOutcome,
@@ -49,6 +45,15 @@ from core.tools.code_interpreter.backend import (
     KernelStartError,
     KernelTimeout,
 )
+from core.tools.code_interpreter.isolation import (
+    UNSHARE_ARGS,
+    Mode,
+    _world_traversable,
+    namespaces_available,
+    sandbox_mode,
+    scrubbed_env,
+)
+from core.tools.code_interpreter.process import LocalKernel, _kernel_pid, _kill_uid
 from core.tools.code_interpreter.quota import (
     ensure_mounted,
     folder_bytes,
@@ -64,7 +69,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KERNEL_SCRIPT = Path(__file__).with_name("kernel.py")
-Mode = Literal["namespaces", "audit"]
 # Kernels run as uids nobody else uses, one per kernel, so the per-uid process limit and file
 # ownership separate them. Far above the usual 1000-60000 range of real accounts.
 UID_BASE = 2_000_000
@@ -72,135 +76,14 @@ UID_SLOTS = 50_000
 START_TIMEOUT = 60.0  # a cold start imports pandas + matplotlib; slow disks need the margin
 LIFETIME_CPU_SECONDS = 6 * 3600  # hard RLIMIT_CPU over a kernel's whole life
 NPROC_LIMIT = 64
-UNSHARE_ARGS = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child")
 
-
-@functools.cache
-def namespaces_available() -> tuple[bool, str]:
-    """Probe once whether this process can build the namespaces jail."""
-    if not sys.platform.startswith("linux"):
-        return False, "not Linux"
-    if os.geteuid() != 0:
-        return False, "not running as root (mount namespaces and uid changes need it)"
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False, "the util-linux 'unshare' command is missing"
-    try:
-        probe = subprocess.run(
-            [unshare, *UNSHARE_ARGS, "--mount-proc", "--", "true"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return False, f"unshare failed: {exc}"
-    if probe.returncode != 0:
-        return False, f"unshare failed: {probe.stderr.decode(errors='replace').strip()[:200]}"
-    return True, "ok"
-
-
-def sandbox_mode(preference: str = "auto") -> Mode:
-    """The isolation this machine gives: ``namespaces`` when possible, else ``audit``.
-
-    ``preference`` ``"audit"`` forces the fallback; ``"namespaces"`` insists and raises
-    :class:`RuntimeError` when the OS cannot provide it.
-    """
-    if preference == "audit":
-        return "audit"
-    ok, why = namespaces_available()
-    if preference == "namespaces" and not ok:
-        raise RuntimeError(f"namespaces sandbox unavailable: {why}")
-    return "namespaces" if ok else "audit"
-
-
-def _world_traversable(path: Path) -> bool:
-    """Whether another uid could reach ``path`` (every ancestor o+x)."""
-    path = path.resolve()
-    for part in [path, *path.parents]:
-        try:
-            if not part.stat().st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-    return True
-
-
-def scrubbed_env(home: str, mplconfig: str, tmpdir: str | None) -> dict[str, str]:
-    """The whole environment a kernel gets: nothing inherited, so no keys or tokens."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": mplconfig,
-        # One BLAS thread: each extra thread costs address space under RLIMIT_AS and counts
-        # against RLIMIT_NPROC.
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NUMEXPR_MAX_THREADS": "1",
-    }
-    if tmpdir:
-        env["TMPDIR"] = tmpdir
-    return env
-
-
-class LocalKernel:
-    """One kernel subprocess and its framed pipes."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, mode: Mode, ready: dict[str, Any]):
-        self.id = uuid.uuid4().hex[:12]
-        self.proc = proc
-        self.mode = mode
-        self.ready = ready
-        self.workdir: Path | None = None
-        self.uid: int | None = None
-        self.jail_root: Path | None = None
-        self.stderr_tail = b""
-        # The Python process itself (under ``unshare`` in namespaces mode): frozen between calls.
-        self.host_pid: int | None = None
-        self._stderr_task: asyncio.Task[None] | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.returncode is None
-
-    def freeze(self, frozen: bool) -> None:
-        """SIGSTOP (or SIGCONT) the kernel process, every thread of it at once."""
-        if self.host_pid is not None and self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.host_pid, signal.SIGSTOP if frozen else signal.SIGCONT)
-
-    def killed_by(self) -> signal.Signals | None:
-        """The signal that ended the process (seen through ``unshare``'s 128 + N), if any."""
-        code = self.proc.returncode
-        number = -code if code is not None and code < 0 else None
-        if number is None and self.mode == "namespaces" and code is not None and code > 128:
-            number = code - 128
-        try:
-            return signal.Signals(number) if number else None
-        except ValueError:
-            return None
-
-    def describe_exit(self) -> str:
-        code = self.proc.returncode
-        if code is None:
-            return "still running"
-        if code < 0:
-            try:
-                return f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        if self.mode == "namespaces" and code > 128:
-            # unshare reports its child's death by signal N as exit status 128 + N.
-            try:
-                return f"killed by {signal.Signals(code - 128).name}"
-            except ValueError:
-                pass
-        return f"exited with status {code}"
+__all__ = [
+    "LocalKernel",
+    "LocalProcessBackend",
+    "namespaces_available",
+    "sandbox_mode",
+    "scrubbed_env",
+]
 
 
 class LocalProcessBackend:
@@ -560,36 +443,3 @@ class LocalProcessBackend:
             if not chunk:
                 return
             kernel.stderr_tail = (kernel.stderr_tail + chunk)[-4096:]
-
-
-def _kernel_pid(unshare_pid: int) -> int | None:
-    """The host pid of ``unshare``'s only child (the kernel, pid 1 of its namespace)."""
-    try:
-        with open(f"/proc/{unshare_pid}/task/{unshare_pid}/children") as fh:
-            children = fh.read().split()
-        if children:
-            return int(children[0])
-    except (OSError, ValueError):
-        pass
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == unshare_pid:
-                    return int(entry.name)
-            except (OSError, ValueError, IndexError):
-                continue
-    return None
-
-
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process owned by ``uid`` (sandbox uids are never shared)."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid == uid:
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ValueError):
-            continue

@@ -91,7 +91,7 @@ def build_interpreter(settings: Settings) -> CodeInterpreterTool | None:
 
     log.info("code interpreter sandbox: %s (%s)", choice.mode, choice.why)
     backend = LocalProcessBackend(settings, mode=choice.mode, file_size_mb=settings.sandbox_disk_mb)
-    return CodeInterpreterTool(settings, backend)
+    return CodeInterpreterTool(settings, backend)  # type: ignore[arg-type]
 
 
 def with_off_note(spec: AssistantSpec) -> AssistantSpec:
