@@ -15,6 +15,7 @@ before it returns); see docs/sandbox.md.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import logging
@@ -23,9 +24,25 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# Every mount this process made and has not undone: a tool used again after ``aclose`` (or
+# never closed) must still not leave mounts behind when the process exits.
+_MADE: set[str] = set()
+# Warm-up and a first call may set up the same folder from two worker threads at once.
+_LOCK = threading.Lock()
+
+
+def _forget_all() -> None:
+    for point in sorted(_MADE, key=len, reverse=True):  # nested mounts first
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+    _MADE.clear()
+
+
+atexit.register(_forget_all)
 
 MKFS = ("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "root_owner=0:0")
 MOUNT_OPTIONS = "loop,nosuid,nodev"
@@ -80,12 +97,14 @@ def make_shared(sandbox_dir: Path) -> bool:
     warm kernel started still propagate into its namespace (``unshare --propagation slave``);
     True when this call created the bind."""
     sandbox_dir.mkdir(parents=True, exist_ok=True)
-    created = False
-    if not is_mount_point(sandbox_dir):
-        _run("mount", "--bind", str(sandbox_dir), str(sandbox_dir))
-        created = True
-    _run("mount", "--make-shared", str(sandbox_dir))
-    return created
+    with _LOCK:
+        created = False
+        if not is_mount_point(sandbox_dir):
+            _run("mount", "--bind", str(sandbox_dir), str(sandbox_dir))
+            _MADE.add(os.path.realpath(sandbox_dir))
+            created = True
+        _run("mount", "--make-shared", str(sandbox_dir))
+        return created
 
 
 def ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
@@ -93,6 +112,11 @@ def ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
 
     Whatever was in an unmounted ``workdir`` (an older version's folder) is copied in.
     """
+    with _LOCK:
+        return _ensure_mounted(workdir, disks_dir, size_mb)
+
+
+def _ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
     if is_mount_point(workdir):
         return True
     disks_dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +132,7 @@ def ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
         os.rename(workdir, old)
     workdir.mkdir(parents=True, exist_ok=True)
     _run("mount", "-o", MOUNT_OPTIONS, str(image), str(workdir))
+    _MADE.add(os.path.realpath(workdir))
     with contextlib.suppress(OSError):
         (workdir / "lost+found").rmdir()  # e2fsck recreates it; the kernel need not see it
     if old is not None:
@@ -118,9 +143,15 @@ def ensure_mounted(workdir: Path, disks_dir: Path, size_mb: int) -> bool:
 
 def unmount(workdir: Path) -> None:
     """Detach the folder's image (lazily: a process still inside only delays it)."""
+    with _LOCK:
+        _unmount(workdir)
+
+
+def _unmount(workdir: Path) -> None:
     if is_mount_point(workdir):
         try:
             _run("umount", "-l", str(workdir))
+            _MADE.discard(os.path.realpath(workdir))
         except OSError:
             log.warning("could not unmount %s", workdir, exc_info=True)
 
