@@ -42,6 +42,12 @@ row = c.execute('select s from t').fetchone()
 c.execute("insert into t values ('written by the sandbox')"); c.commit()
 print('ESCAPED' if row and 'SECRET' in row[0] else 'no', row)
 """,
+    "sqlite3_uri": """
+import sqlite3
+c = sqlite3.connect('file:' + {real_db!r} + '?mode=ro', uri=True)
+row = c.execute('select s from t').fetchone()
+print('ESCAPED' if row and 'SECRET' in row[0] else 'no', row)
+""",
     # The hook resolves a relative path against the cwd; the kernel against dir_fd.
     "open_dir_fd": """
 import os

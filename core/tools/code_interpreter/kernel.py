@@ -525,6 +525,15 @@ def install_audit_hook(workdir: str, read_roots: list[str], deny_roots: list[str
                 isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
             )
             check(path, write)
+        elif event == "sqlite3.connect":
+            # SQLite opens its file in C, past the "open" event: check the database path.
+            db = os.fsdecode(args[0]) if args and args[0] is not None else ""
+            if db.startswith("file:"):  # a URI (uri=True): the path part is what opens
+                from urllib.parse import unquote, urlsplit
+
+                db = unquote(urlsplit(db).path) or ":memory:"
+            if db not in (":memory:", ""):
+                check(db, True)
         elif event in read_events:
             check(args[0] if args else ".", False)
         elif event in write_events:
