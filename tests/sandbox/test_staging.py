@@ -31,6 +31,7 @@ def swap():
                     pass
 t = threading.Thread(target=swap)
 t.start()
+open('swapper.on', 'w').close()  # tells the test the race is on
 t.join()
 len(swapped)
 """
@@ -48,12 +49,16 @@ async def test_swapped_upload_never_chowns_a_host_file(sandbox: Sandbox, tmp_pat
     workdir = sandbox.workdir(thread)
 
     async def stage_many() -> int:
-        await asyncio.sleep(0.5)
+        for _ in range(300):  # on a loaded machine the cell may start late
+            if (workdir / "swapper.on").exists():
+                break
+            await asyncio.sleep(0.05)
         copied = 0
-        for i in range(300):
-            with_name = f"f{i}.csv"
+        i = 0
+        while not cell.done() and i < 5000:  # as long as the swapper runs
+            i += 1
             try:
-                copied += await asyncio.to_thread(stage_file, workdir, source, with_name)
+                copied += await asyncio.to_thread(stage_file, workdir, source, f"f{i}.csv")
             except OSError:
                 pass  # the swap made our own rename fail: fine, nothing leaked
         return copied
