@@ -289,6 +289,11 @@ _HANDLERS = {"chat": _chat, "bills": _bills, "runs": _runs, "db": _db}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["sandbox-server"]:  # the sandbox container: its own parser, no bot setup
+        from core.tools.code_interpreter.server import main as sandbox_server
+
+        return sandbox_server(words[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -48,6 +48,7 @@ from core.models.base import Model
 from core.store import Store
 from core.tools import registry
 from core.tools.base import ToolRegistry
+from core.tools.code_interpreter.mode import OFF_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,8 @@ class Tallybot:
         closeable: list[Any] = []
         if tools is None:
             tools, closeable = build_tools(settings, store, ledger, spec)
+            if "code_interpreter" in spec.tools and "code_interpreter" not in tools:
+                spec = spec.with_note(OFF_NOTE)  # the model says in one line why it cannot compute
         if model is None and (settings.model_configured or settings.model.startswith("scripted:")):
             from core.models.provider import build_model
 

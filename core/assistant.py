@@ -6,6 +6,7 @@ The built-in spec is ``core/assistant.toml``; ``TALLYBOT_ASSISTANT`` points at a
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,10 @@ class AssistantSpec:
     tools: tuple[str, ...] = field(default_factory=tuple)
     model: str | None = None  # overrides TALLYBOT_MODEL when set
     version: int = 1
+
+    def with_note(self, note: str) -> AssistantSpec:
+        """This spec with ``note`` appended to its instructions (e.g. why a tool is missing)."""
+        return dataclasses.replace(self, instructions=self.instructions.rstrip() + "\n\n" + note)
 
 
 def load_assistant(path: Path | None = None) -> AssistantSpec:

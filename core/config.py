@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     sandbox_idle_seconds: float = 600.0
     sandbox_pool_size: int = 1
     sandbox_max_output: int = 64 * 1024
+    # Isolation of the code interpreter (contract, see docs/sandbox.md): ``auto`` picks
+    # namespaces, else container when a sandbox service is configured, else off.
+    sandbox: Literal["auto", "namespaces", "container", "audit", "off"] = "auto"
+    sandbox_disk_mb: int = 256  # per-thread working folder quota
+    sandbox_socket: Path | None = None  # container mode: the sandbox service's unix socket
 
     # --- Slack -----------------------------------------------------------------------------
     slack_bot_token: str | None = Field(default=None, validation_alias=_env("SLACK_BOT_TOKEN"))

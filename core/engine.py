@@ -61,15 +61,15 @@ from core.prompt import Prompt
 from core.store import Store
 from core.tool_calls import ToolCalls
 from core.tools.base import ToolRegistry
-from core.turn import AwaitingApproval, Completed, NextStep, RunAgain, RunState
+from core.turn import AwaitingApproval, Completed, NextStep, RunAgain, RunCancelled, RunState
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING)
 
 
-class _Cancelled(Exception):
-    """Internal signal: the run's cancel flag was raised."""
+# Raised by the stream and by a tool call that a cancel interrupted.
+_Cancelled = RunCancelled
 
 
 class Engine:

@@ -7,13 +7,14 @@ approval picks up exactly the calls still open. Calls of tools that ``need_appro
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from core.config import Settings
-from core.domain import Run, RunStatus, StepStatus, StepType, Thread, ToolCall, utcnow
+from core.domain import Run, RunStatus, StepStatus, StepType, ToolCall, utcnow
 from core.events import (
     ApprovalRequired,
     Event,
@@ -28,7 +29,7 @@ from core.models.base import ModelToolCall
 from core.prompt import cut
 from core.store import Store
 from core.tools.base import ToolContext, ToolRegistry, ToolResult
-from core.turn import AwaitingApproval, NextStep, RunAgain, RunState
+from core.turn import AwaitingApproval, NextStep, RunAgain, RunCancelled, RunState
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class ToolCalls:
             yield ToolCallFinished(run.id, call.id, call.name, call.output or "", True)
             return
         yield ToolCallStarted(run.id, call.id, call.name, call.arguments)
-        result = await self._call_tool(call, state.thread, run, state.lang)
+        result = await self._call_tool(call, state)
         output = cut(result.output_text(), self.settings.tool_output_limit * 4)
         await self.store.set_tool_output(call, output, is_error=result.is_error)
         state.bills.extend(b for b in result.bills_changed if b not in state.bills)
@@ -163,8 +164,23 @@ class ToolCalls:
             log.debug("describe_call failed for %s", call.name, exc_info=True)
         return f"{call.name}({call.arguments})"
 
-    async def _call_tool(self, call: ToolCall, thread: Thread, run: Run, lang: str) -> ToolResult:
-        files = await self.store.list_files(thread.id)
-        fresh = await self.store.get_thread(thread.id)  # current bill may have moved
-        ctx = ToolContext(self.settings, self.store, fresh, run.id, call.id, lang, files)
-        return await self.tools.call(call.name, call.arguments, ctx)
+    async def _call_tool(self, call: ToolCall, state: RunState) -> ToolResult:
+        files = await self.store.list_files(state.thread.id)
+        fresh = await self.store.get_thread(state.thread.id)  # current bill may have moved
+        ctx = ToolContext(
+            self.settings, self.store, fresh, state.run.id, call.id, state.lang, files
+        )
+        # /stop and Ctrl-C must not wait for a long tool call: the call is cancelled (the
+        # code interpreter interrupts its cell) and the run ends cancelled.
+        call_task = asyncio.ensure_future(self.tools.call(call.name, call.arguments, ctx))
+        stop = asyncio.ensure_future(state.cancel.wait())
+        try:
+            await asyncio.wait({call_task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not call_task.done():
+                call_task.cancel()
+                await asyncio.gather(call_task, return_exceptions=True)
+        if call_task.cancelled():
+            raise RunCancelled
+        return call_task.result()

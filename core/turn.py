@@ -29,6 +29,10 @@ class AwaitingApproval:
     call_ids: tuple[str, ...]
 
 
+class RunCancelled(Exception):
+    """Control signal, not an error: the run's cancel flag was raised mid-turn."""
+
+
 NextStep = Completed | RunAgain | AwaitingApproval
 """What one turn leads to; :meth:`core.engine.Engine.execute`'s loop dispatches on it."""
 

@@ -37,17 +37,19 @@ class ToolInfo:
     """One built-in tool: its builder and the per-tool facts channels and intake need."""
 
     name: str
-    build: Callable[[ToolDeps], Tool]
+    # None: the tool cannot be offered here (e.g. no safe sandbox); it is left out.
+    build: Callable[[ToolDeps], Tool | None]
     # Key of the status line a channel shows while the call runs ("thinking" = nothing special).
     activity: str = "thinking"
     # Called for every file stored in a thread while this tool is on (e.g. to index it).
     on_ingested: Callable[[Store], IngestHook] | None = None
 
 
-def _code_interpreter(deps: ToolDeps) -> Tool:
-    from core.tools.code_interpreter import CodeInterpreterTool
+def _code_interpreter(deps: ToolDeps) -> Tool | None:
+    # TALLYBOT_SANDBOX decides the isolation; "off" (or auto with no safe sandbox) gives None.
+    from core.tools.code_interpreter.mode import build_interpreter
 
-    return CodeInterpreterTool(deps.settings)
+    return build_interpreter(deps.settings)
 
 
 def _file_search(deps: ToolDeps) -> Tool:
@@ -105,6 +107,8 @@ def build_tools(names: Iterable[str], deps: ToolDeps) -> tuple[ToolRegistry, lis
         if info.name not in wanted:
             continue
         tool = info.build(deps)
+        if tool is None:
+            continue
         registry.register(tool)
         if hasattr(tool, "aclose"):
             closeable.append(tool)

@@ -8,7 +8,11 @@ checks the documented fallback instead of skipping.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,8 @@ from core.config import Settings
 from core.domain import FileRef, Thread
 from core.tools.base import ToolContext, ToolResult
 from core.tools.code_interpreter import CodeInterpreterTool, LocalProcessBackend
+from core.tools.code_interpreter.client import ContainerBackend
+from core.tools.code_interpreter.server import SandboxServer
 
 MODES = ("auto", "audit")
 DB_SECRET = "SECRET-DATABASE-CONTENT"
@@ -100,3 +106,26 @@ async def sandbox(
         yield Sandbox(tool, settings)
     finally:
         await tool.aclose()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def remote() -> AsyncIterator[Sandbox]:
+    """Container mode: a real ``SandboxServer`` on a unix socket in this loop, the tool on
+    ``ContainerBackend`` (no container around it here: that part is deploy's)."""
+    # Not under pytest's 0700 base: a dropped uid must be able to reach its folder.
+    root = Path(tempfile.mkdtemp(prefix="tallybot-container-"))
+    os.chmod(root, 0o711)
+    sock = root / "sandbox.sock"
+    settings = make_settings(root, sandbox_socket=sock, sandbox="container", sandbox_pool_size=1)
+    server = SandboxServer(settings, sock)
+    started = asyncio.Event()
+    task = asyncio.create_task(server.serve(started))
+    await asyncio.wait_for(started.wait(), 10)
+    tool = CodeInterpreterTool(settings, ContainerBackend(settings))  # type: ignore[arg-type]
+    try:
+        yield Sandbox(tool, settings)
+    finally:
+        await tool.aclose()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        shutil.rmtree(root, ignore_errors=True)

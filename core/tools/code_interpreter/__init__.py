@@ -5,12 +5,18 @@ Public API:
 * :class:`CodeInterpreterTool` -- the ``code_interpreter`` tool (``run``, ``reset``, ``aclose``,
   ``start``, ``describe_files``).
 * :func:`describe_files` -- system-prompt text saying where uploads are inside the sandbox.
-* :func:`sandbox_mode` -- ``"namespaces"`` (Linux namespaces jail) or ``"audit"`` (fallback).
-* :class:`SandboxBackend` / :class:`LocalProcessBackend` -- where kernels run; see
-  :mod:`.backend` for adding a container backend.
+* :func:`sandbox_mode` -- what local kernels get here: ``"namespaces"`` or ``"audit"``.
+* :func:`~.mode.build_interpreter` / :func:`~.mode.resolve_mode` -- ``TALLYBOT_SANDBOX``
+  (``auto|namespaces|container|audit|off``) turned into a tool, or None when off.
+* :class:`SandboxBackend` / :class:`LocalProcessBackend` / :class:`~.client.ContainerBackend`
+  -- where kernels run.
 
-Modules: ``tool`` (model contract, pool, sessions, files), ``backend`` (interface), ``local``
-(subprocess backend, isolation modes), ``kernel`` (the REPL that runs inside the sandbox).
+Modules: ``tool`` (model contract, pool, sessions, files), ``mode`` (the setting), ``backend``
+(interface), ``local`` (subprocess backend), ``isolation`` (probe, environment), ``process``
+(one kernel process), ``staging`` (descriptor-only file work in the sandbox's folder),
+``quota`` (per-thread filesystems), ``server``/``client``/``wire`` (container mode),
+``kernel`` (the REPL that runs inside the sandbox). What each mode guarantees:
+docs/sandbox.md.
 """
 
 from core.tools.code_interpreter.backend import (

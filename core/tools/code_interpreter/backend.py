@@ -4,24 +4,13 @@ The tool (:mod:`.tool`) owns pooling, per-thread sessions, idle reaping and outp
 backend only knows how to run one Python REPL somewhere isolated. The local-process backend
 (:mod:`.local`) is the one implemented.
 
-Adding a container backend (docker / podman)
---------------------------------------------
-Implement :class:`SandboxBackend` with these mappings:
-
-* ``prestart()`` -- ``docker run -d --rm --network none --read-only --pids-limit 64
-  --memory <sandbox_memory_mb>m --cpus 1 --cap-drop ALL --security-opt no-new-privileges
-  --user 65534:65534 --tmpfs /tmp:size=64m <image> sleep infinity`` where ``<image>`` has Python,
-  pandas, matplotlib, openpyxl, ``fonts-wqy-microhei`` and a copy of ``kernel.py``. Then start
-  the REPL with ``docker exec -i <id> python -I /kernel.py`` as an asyncio subprocess: the wire
-  protocol (length-prefixed JSON frames on stdin/stdout, see ``kernel.py``) is unchanged, so
-  :class:`~.local.LocalKernel`'s framing code can be reused as is.
-* ``bind(kernel, workdir)`` -- a running container cannot gain a bind mount, so either create the
-  container at bind time (``-v <workdir>:/mnt/data:rw``, and keep the warm pool at the image
-  level), or keep one data volume per warm container and copy the thread's files in. Send the
-  ``claim`` frame with ``mode="container"`` so the kernel only chdirs to ``/mnt/data`` (the
-  container already is the jail; extend ``kernel.claim`` with that branch).
-* ``execute`` -- identical to the local backend (frames over the exec'd process's pipes).
-* ``shutdown`` -- ``docker rm -f <id>``.
+Container mode
+--------------
+:class:`~.client.ContainerBackend` talks to ``tallybot sandbox-server`` (:mod:`.server`) over a
+unix socket: one connection per kernel, the server runs :class:`~.local.LocalProcessBackend`
+inside its own locked-down container. Optional methods a backend may add, used by the tool
+when present: ``prepare(workdir)`` (quota set-up before staging), ``over_quota(workdir)``,
+``interrupt(kernel)`` (KeyboardInterrupt on cancel) and ``aclose()``.
 
 Report ``mode = "container"`` so ``sandbox_mode()`` callers can tell.
 """

@@ -27,8 +27,10 @@ is collected -- bounded -- into the call's ``stdout`` instead of corrupting the 
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import os
+import re
 import signal
 import struct
 import sys
@@ -202,6 +204,47 @@ CJK_FAMILIES = [
 ]
 
 
+# Fonts shipped as Python packages (a dependency of tallybot), so a plain ``pip install``
+# renders Chinese labels without any system font package: (module, file inside it).
+PACKAGED_FONTS = [("noto_cjk_sans_otc", "NotoSansCJK-Regular.ttc")]
+
+
+def _add_packaged_fonts(font_manager: Any) -> None:
+    import importlib.util
+
+    for module, filename in PACKAGED_FONTS:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for folder in spec.submodule_search_locations:
+            path = os.path.join(folder, filename)
+            if os.path.exists(path):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+
+
+# What still gets through when user code resets the warning filters: the warning line and
+# the source line Python prints under it.
+_FONT_NOISE = re.compile(
+    r"^.*(?:[Gg]lyph \d+ .*missing from|findfont: |[Ff]ont family .* not found).*\n(?:  .*\n)?",
+    re.MULTILINE,
+)
+
+
+def quiet_font_warnings() -> None:
+    """Glyph and font-lookup warnings are noise to the model: they never reach the output."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*[Gg]lyph .* missing from")
+    warnings.filterwarnings("ignore", message=r".*[Ff]ont family .* not found")
+    warnings.filterwarnings("ignore", module=r"matplotlib\.font_manager")
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)
+
+
 def warm_up() -> dict[str, Any]:
     """Import the data stack and pick a CJK font; returns facts for the ``ready`` message."""
     info: dict[str, Any] = {"font": None}
@@ -217,6 +260,7 @@ def warm_up() -> dict[str, Any]:
         import matplotlib.pyplot as plt  # noqa: F401
         from matplotlib import font_manager
 
+        _add_packaged_fonts(font_manager)
         names = {f.name for f in font_manager.fontManager.ttflist}
         if not names.intersection(CJK_FAMILIES):
             # The font cache predates the font package: rescan once.
@@ -365,8 +409,15 @@ def drop_privileges(uid: int, gid: int) -> None:
     raise RuntimeError("privileges were not dropped")
 
 
+_LIMITS: dict[str, Any] = {}
+
+
 def set_limits(req: dict[str, Any]) -> None:
     import resource
+
+    _LIMITS.update(
+        disk_mb=req.get("disk_mb"), fsize_mb=req.get("fsize_mb"), own_uid=req.get("uid") is not None
+    )
 
     mem = int(req["memory_mb"]) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -474,6 +525,15 @@ def install_audit_hook(workdir: str, read_roots: list[str], deny_roots: list[str
                 isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
             )
             check(path, write)
+        elif event == "sqlite3.connect":
+            # SQLite opens its file in C, past the "open" event: check the database path.
+            db = os.fsdecode(args[0]) if args and args[0] is not None else ""
+            if db.startswith("file:"):  # a URI (uri=True): the path part is what opens
+                from urllib.parse import unquote, urlsplit
+
+                db = unquote(urlsplit(db).path) or ":memory:"
+            if db not in (":memory:", ""):
+                check(db, True)
         elif event in read_events:
             check(args[0] if args else ".", False)
         elif event in write_events:
@@ -563,6 +623,7 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
     result_limit = int(req.get("max_result", 8000))
     CAPTURE.reset(limit)
     _SHOWN.clear()
+    quiet_font_warnings()  # again each cell: user code may have reset the filters
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.show = _patched_show  # type: ignore[attr-defined]
@@ -602,6 +663,14 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
             "message": str(exc)[:2000],
             "traceback": _short_traceback(exc, 2000),
         }
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            error["type"] = "DiskQuotaExceeded"
+            error["message"] = (
+                f"the working folder is full (quota {_LIMITS.get('disk_mb')} MiB): delete files "
+                f"you no longer need, then retry ({error['message']})"
+            )
+        elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+            error["message"] += f" (one file may hold at most {_LIMITS.get('fsize_mb')} MiB)"
         if isinstance(exc, MemoryError):
             error["message"] = error["message"] or "out of memory (sandbox memory limit)"
     if os.getpid() != KERNEL_PID:
@@ -611,9 +680,37 @@ def execute(req: dict[str, Any]) -> dict[str, Any]:
         figures += _save_figures()
     except BaseException as exc:  # noqa: BLE001
         CAPTURE.add(f"\n[could not save figures: {exc}]\n")
+    _stop_leftover_processes()
     _reap_children()
     _sync_fd_output()
-    return {"stdout": CAPTURE.value(), "result": result, "error": error, "figures": figures}
+    stdout = _FONT_NOISE.sub("", CAPTURE.value())
+    return {"stdout": stdout, "result": result, "error": error, "figures": figures}
+
+
+def _stop_leftover_processes() -> None:
+    """No code runs between calls: kill every process the cell left behind.
+
+    Only with a uid of our own (namespaces mode, or audit mode as root): ``kill(-1)`` then
+    reaches exactly this kernel's processes -- in a pid namespace only its members -- and never
+    ourselves. Threads cannot be killed from Python; the parent freezes the whole kernel with
+    SIGSTOP between calls instead.
+    """
+    if _LIMITS.get("own_uid"):
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            return  # ESRCH: nothing left behind
+        # Wait (briefly) for them to be gone, so none is seen alive once the call returned.
+        import time
+
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.005)
 
 
 def _reap_children() -> None:

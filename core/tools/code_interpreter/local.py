@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import json
 import logging
@@ -34,13 +33,10 @@ import math
 import os
 import shutil
 import signal
-import stat
 import struct
-import subprocess
 import sys
-import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from core.tools.code_interpreter.backend import (
     ExecOutcome,
@@ -49,6 +45,23 @@ from core.tools.code_interpreter.backend import (
     KernelStartError,
     KernelTimeout,
 )
+from core.tools.code_interpreter.isolation import (
+    UNSHARE_ARGS,
+    Mode,
+    _world_traversable,
+    namespaces_available,
+    sandbox_mode,
+    scrubbed_env,
+)
+from core.tools.code_interpreter.process import LocalKernel, _kernel_pid, _kill_uid
+from core.tools.code_interpreter.quota import (
+    ensure_mounted,
+    folder_bytes,
+    loop_mounts_available,
+    make_shared,
+    unmount,
+)
+from core.tools.code_interpreter.staging import chown_tree
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -56,7 +69,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KERNEL_SCRIPT = Path(__file__).with_name("kernel.py")
-Mode = Literal["namespaces", "audit"]
 # Kernels run as uids nobody else uses, one per kernel, so the per-uid process limit and file
 # ownership separate them. Far above the usual 1000-60000 range of real accounts.
 UID_BASE = 2_000_000
@@ -64,127 +76,14 @@ UID_SLOTS = 50_000
 START_TIMEOUT = 60.0  # a cold start imports pandas + matplotlib; slow disks need the margin
 LIFETIME_CPU_SECONDS = 6 * 3600  # hard RLIMIT_CPU over a kernel's whole life
 NPROC_LIMIT = 64
-UNSHARE_ARGS = ("--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child")
 
-
-@functools.cache
-def _namespaces_available() -> tuple[bool, str]:
-    """Probe once whether this process can build the namespaces jail."""
-    if not sys.platform.startswith("linux"):
-        return False, "not Linux"
-    if os.geteuid() != 0:
-        return False, "not running as root (mount namespaces and uid changes need it)"
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False, "the util-linux 'unshare' command is missing"
-    try:
-        probe = subprocess.run(
-            [unshare, *UNSHARE_ARGS, "--mount-proc", "--", "true"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        return False, f"unshare failed: {exc}"
-    if probe.returncode != 0:
-        return False, f"unshare failed: {probe.stderr.decode(errors='replace').strip()[:200]}"
-    return True, "ok"
-
-
-def sandbox_mode(preference: str = "auto") -> Mode:
-    """The isolation this machine gives: ``namespaces`` when possible, else ``audit``.
-
-    ``preference`` ``"audit"`` forces the fallback; ``"namespaces"`` insists and raises
-    :class:`RuntimeError` when the OS cannot provide it.
-    """
-    if preference == "audit":
-        return "audit"
-    ok, why = _namespaces_available()
-    if preference == "namespaces" and not ok:
-        raise RuntimeError(f"namespaces sandbox unavailable: {why}")
-    return "namespaces" if ok else "audit"
-
-
-def _world_traversable(path: Path) -> bool:
-    """Whether another uid could reach ``path`` (every ancestor o+x)."""
-    path = path.resolve()
-    for part in [path, *path.parents]:
-        try:
-            if not part.stat().st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-    return True
-
-
-def scrubbed_env(home: str, mplconfig: str, tmpdir: str | None) -> dict[str, str]:
-    """The whole environment a kernel gets: nothing inherited, so no keys or tokens."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": home,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": mplconfig,
-        # One BLAS thread: each extra thread costs address space under RLIMIT_AS and counts
-        # against RLIMIT_NPROC.
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NUMEXPR_MAX_THREADS": "1",
-    }
-    if tmpdir:
-        env["TMPDIR"] = tmpdir
-    return env
-
-
-class LocalKernel:
-    """One kernel subprocess and its framed pipes."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, mode: Mode, ready: dict[str, Any]):
-        self.id = uuid.uuid4().hex[:12]
-        self.proc = proc
-        self.mode = mode
-        self.ready = ready
-        self.workdir: Path | None = None
-        self.uid: int | None = None
-        self.jail_root: Path | None = None
-        self.stderr_tail = b""
-        self._stderr_task: asyncio.Task[None] | None = None
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.returncode is None
-
-    def killed_by(self) -> signal.Signals | None:
-        """The signal that ended the process (seen through ``unshare``'s 128 + N), if any."""
-        code = self.proc.returncode
-        number = -code if code is not None and code < 0 else None
-        if number is None and self.mode == "namespaces" and code is not None and code > 128:
-            number = code - 128
-        try:
-            return signal.Signals(number) if number else None
-        except ValueError:
-            return None
-
-    def describe_exit(self) -> str:
-        code = self.proc.returncode
-        if code is None:
-            return "still running"
-        if code < 0:
-            try:
-                return f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        if self.mode == "namespaces" and code > 128:
-            # unshare reports its child's death by signal N as exit status 128 + N.
-            try:
-                return f"killed by {signal.Signals(code - 128).name}"
-            except ValueError:
-                pass
-        return f"exited with status {code}"
+__all__ = [
+    "LocalKernel",
+    "LocalProcessBackend",
+    "namespaces_available",
+    "sandbox_mode",
+    "scrubbed_env",
+]
 
 
 class LocalProcessBackend:
@@ -205,6 +104,10 @@ class LocalProcessBackend:
         self._uids = itertools.cycle(range(UID_BASE, UID_BASE + UID_SLOTS))
         self._uids_in_use: set[int] = set()
         self.staging_dir = settings.sandbox_dir / ".staging"
+        self.disk_mb = settings.sandbox_disk_mb
+        self.disks_dir = settings.sandbox_dir / ".disks"
+        self._mounted: set[Path] = set()
+        self._shared: bool | None = None  # None: not set up yet; True: we made the bind
         self.mplconfig_dir = settings.sandbox_dir / ".mplconfig"
         # Largest reply frame accepted: stdout and result are capped inside, JSON escaping can
         # grow text up to 6x (\uXXXX); anything beyond is a misbehaving kernel.
@@ -219,13 +122,13 @@ class LocalProcessBackend:
     def info(self) -> dict[str, Any]:
         return {
             "mode": self._mode,
-            "why_not_namespaces": None
-            if self._mode == "namespaces"
-            else _namespaces_available()[1],
+            "why_not_namespaces": None if self._mode == "namespaces" else namespaces_available()[1],
             "memory_mb": self.settings.sandbox_memory_mb,
             "timeout_s": self.settings.sandbox_timeout,
             "file_size_mb": self.file_size_mb,
             "nproc": self.nproc,
+            "disk_mb": self.disk_mb,
+            "disk_quota": "loop mount" if loop_mounts_available()[0] else "checked after calls",
             # Audit mode keeps the bot's uid when the new uid could not reach Python.
             "drops_uid": self._drops_uid(),
         }
@@ -250,7 +153,10 @@ class LocalProcessBackend:
         cmd = [sys.executable, "-I", str(KERNEL_SCRIPT)]
         if self._mode == "namespaces":
             unshare = shutil.which("unshare") or "unshare"
-            cmd = [unshare, *UNSHARE_ARGS, "--", *cmd]
+            # slave: a thread folder's quota mount made after this warm start still shows up
+            # inside; the kernel makes everything private when it is claimed.
+            await asyncio.to_thread(self._quota_mounts)
+            cmd = [unshare, *UNSHARE_ARGS, "--propagation", "slave", "--", *cmd]
         env = scrubbed_env(str(self.staging_dir), str(self.mplconfig_dir), None)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -284,7 +190,51 @@ class LocalProcessBackend:
             await self.shutdown(kernel)
             raise KernelStartError(f"the Python sandbox sent {ready!r} instead of ready")
         kernel.ready = ready
+        kernel.host_pid = _kernel_pid(proc.pid) if self._mode == "namespaces" else proc.pid
         return kernel
+
+    def _quota_mounts(self) -> bool:
+        """Whether folders get their own filesystem; sets up mount propagation once."""
+        if not loop_mounts_available()[0]:
+            return False
+        if self._shared is None:
+            try:
+                self._shared = make_shared(self.settings.sandbox_dir.resolve())
+            except OSError:
+                log.warning(
+                    "no mount propagation: disk quota checked after calls only", exc_info=True
+                )
+                self._shared = False
+                return False
+        return True
+
+    async def prepare(self, workdir: Path) -> None:
+        """Give ``workdir`` its disk quota (its own filesystem) before anything is put in it."""
+        workdir = workdir.resolve()
+        if workdir in self._mounted or not await asyncio.to_thread(self._quota_mounts):
+            workdir.mkdir(parents=True, exist_ok=True)
+            return
+        try:
+            await asyncio.to_thread(ensure_mounted, workdir, self.disks_dir, self.disk_mb)
+        except OSError as exc:
+            raise KernelStartError(f"could not set up the working folder's quota: {exc}") from exc
+        self._mounted.add(workdir)
+
+    def over_quota(self, workdir: Path) -> bool:
+        """After a call: whether a folder without its own filesystem grew past the quota."""
+        if workdir.resolve() in self._mounted:
+            return False  # the filesystem itself refused the excess
+        limit = self.disk_mb * 1024 * 1024
+        return folder_bytes(workdir, limit) > limit
+
+    async def aclose(self) -> None:
+        """Unmount every folder image this backend mounted (kernels must be shut down)."""
+        mounted, self._mounted = self._mounted, set()
+        for workdir in mounted:
+            await asyncio.to_thread(unmount, workdir)
+        if self._shared:
+            await asyncio.to_thread(unmount, self.settings.sandbox_dir.resolve())
+        self._shared = None
 
     async def bind(self, kernel: LocalKernel, workdir: Path) -> None:  # type: ignore[override]
         """Jail a warm kernel into ``workdir``: after this it only ever sees that folder."""
@@ -325,6 +275,7 @@ class LocalProcessBackend:
             "memory_mb": self.settings.sandbox_memory_mb,
             "cpu_seconds": LIFETIME_CPU_SECONDS,
             "fsize_mb": self.file_size_mb,
+            "disk_mb": self.disk_mb,
             "nproc": self.nproc if uid is not None else None,
             # Namespaces mode: what to bind read-only into the new root, what to hide there.
             "ro_paths": sorted({sys.prefix, sys.base_prefix, os.path.realpath(sys.base_prefix)}),
@@ -363,16 +314,22 @@ class LocalProcessBackend:
             # parent's timer can fire late, and the wall limit should be what the user sees.
             "cpu_seconds": math.ceil(time_limit) + 5,
         }
+        started = asyncio.get_running_loop().time()
         try:
+            kernel.freeze(False)
             await self._send(kernel, req)
             reply = await asyncio.wait_for(self._recv(kernel), time_limit)
+            # No code runs between calls: threads the cell left behind stop with the process.
+            kernel.freeze(True)
         except TimeoutError:
             await self.shutdown(kernel)
             raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from None
         except (KernelDied, OSError) as exc:
             await self.shutdown(kernel)
-            if kernel.killed_by() == signal.SIGXCPU:
-                # The CPU-time backstop fired: to the user this is the same time limit.
+            ran = asyncio.get_running_loop().time() - started
+            if kernel.killed_by() == signal.SIGXCPU or ran >= time_limit:
+                # The CPU-time backstop fired (or the kernel died only once its time was up):
+                # to the user this is the same time limit, never "a crash".
                 raise KernelTimeout(f"the code ran longer than {time_limit:g} s") from exc
             raise KernelDied(f"the Python process {kernel.describe_exit()}") from exc
         except KernelProtocolError:
@@ -387,6 +344,20 @@ class LocalProcessBackend:
             error=reply.get("error"),
             figures=[str(f) for f in reply.get("figures") or []],
         )
+
+    async def interrupt(self, kernel: LocalKernel, grace: float = 0.5) -> bool:
+        """KeyboardInterrupt the running cell; True when the kernel answered within ``grace``
+        seconds and can be kept (else the caller kills it)."""
+        if not kernel.alive or kernel.host_pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(kernel.host_pid, signal.SIGINT)
+        try:
+            reply = await asyncio.wait_for(self._recv(kernel), grace)
+        except (TimeoutError, KernelDied, KernelProtocolError):
+            return False
+        kernel.freeze(True)
+        return "stdout" in reply
 
     async def shutdown(self, kernel: LocalKernel) -> None:  # type: ignore[override]
         proc = kernel.proc
@@ -426,12 +397,8 @@ class LocalProcessBackend:
         if uid is None:
             return
         # The kernel's uid owns the folder (and only it may enter); root, the bot, still can.
-        for dirpath, dirnames, filenames in os.walk(workdir):
-            for name in dirnames + filenames:
-                with contextlib.suppress(OSError):
-                    os.lchown(os.path.join(dirpath, name), uid, uid)
-        os.chown(workdir, uid, uid)
-        os.chmod(workdir, 0o700)
+        # An earlier kernel may have left symlinks or be racing us: descriptors only.
+        chown_tree(workdir, uid, uid)
 
     async def _send(self, kernel: LocalKernel, msg: dict[str, Any]) -> None:
         stdin = kernel.proc.stdin
@@ -476,15 +443,3 @@ class LocalProcessBackend:
             if not chunk:
                 return
             kernel.stderr_tail = (kernel.stderr_tail + chunk)[-4096:]
-
-
-def _kill_uid(uid: int) -> None:
-    """SIGKILL every process owned by ``uid`` (sandbox uids are never shared)."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid == uid:
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ValueError):
-            continue

@@ -38,6 +38,7 @@ from core.tools.code_interpreter.backend import (
     SandboxBackend,
 )
 from core.tools.code_interpreter.local import LocalProcessBackend
+from core.tools.code_interpreter.staging import stage_file
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -170,6 +171,12 @@ class CodeInterpreterTool:
         workdir = ctx.workdir
         lock = self._thread_locks.setdefault(thread_id, asyncio.Lock())
         async with lock:
+            prepare = getattr(self.backend, "prepare", None)  # optional: the disk quota
+            if prepare is not None:
+                try:
+                    await prepare(workdir)
+                except KernelError as exc:
+                    return self._error("SandboxError", str(exc))
             await asyncio.to_thread(self._stage_uploads, workdir, ctx.files)
             notice: str | None = None
             session = self._sessions.get(thread_id)
@@ -199,11 +206,10 @@ class CodeInterpreterTool:
                     await self.backend.shutdown(session.kernel)
                 return self._error(*_lost_error(exc, self.settings), notice=notice)
             except asyncio.CancelledError:
-                # The run was stopped mid-call. The kernel is still busy with the code and its
-                # late reply would answer the next call, so it has to go.
-                self._sessions.pop(thread_id, None)
-                self._notices[thread_id] = _reset_notice("the previous call was cancelled")
-                await asyncio.shield(self.backend.shutdown(session.kernel))
+                # The run was stopped mid-call: KeyboardInterrupt the cell so its ``finally``
+                # blocks run (half a second at most), then kill the kernel -- its state is
+                # mid-cell and a late reply must never answer the next call.
+                await asyncio.shield(self._interrupt(thread_id, session))
                 raise
             finally:
                 session.busy = False
@@ -211,6 +217,13 @@ class CodeInterpreterTool:
             produced = await asyncio.to_thread(
                 self._collect, workdir, before, thread_id, ctx.call_id
             )
+            over = getattr(self.backend, "over_quota", None)
+            if (
+                over is not None
+                and outcome.error is None
+                and await asyncio.to_thread(over, workdir)
+            ):
+                outcome.error = _quota_error(self.settings)
         output: dict[str, Any] = {
             "stdout": outcome.stdout,
             "result": outcome.result,
@@ -242,6 +255,9 @@ class CodeInterpreterTool:
         self._sessions.clear()
         self._warm.clear()
         await asyncio.gather(*(self.backend.shutdown(k) for k in kernels), return_exceptions=True)
+        closer = getattr(self.backend, "aclose", None)
+        if closer is not None:
+            await closer()
 
     # --- kernels ----------------------------------------------------------------------------
 
@@ -300,6 +316,15 @@ class CodeInterpreterTool:
                 if self._idle_expired(session) and not (lock and lock.locked()):
                     await self._drop(thread_id, f"it was idle for more than {self._idle:g} s")
 
+    async def _interrupt(self, thread_id: str, session: _Session) -> None:
+        interrupt = getattr(self.backend, "interrupt", None)
+        if interrupt is not None:
+            with contextlib.suppress(Exception):
+                await interrupt(session.kernel)
+        self._sessions.pop(thread_id, None)
+        self._notices[thread_id] = _reset_notice("the previous call was cancelled")
+        await self.backend.shutdown(session.kernel)
+
     async def _drop(self, thread_id: str, why: str) -> None:
         session = self._sessions.pop(thread_id, None)
         if session is None:
@@ -314,29 +339,16 @@ class CodeInterpreterTool:
         """Copy the thread's uploads into the folder under their original names, once.
 
         Copies, not hard links: the sandbox may write to its files, and a hard link would let
-        it change the stored original under the data dir.
+        it change the stored original under the data dir. The folder is writable by sandboxed
+        code that may still be running, and we may be root here, so every operation goes
+        through descriptors (see :mod:`.staging`): nothing is followed or chowned by name.
         """
         workdir.mkdir(parents=True, exist_ok=True)
         for ref in files:
-            dest = workdir / _safe_name(ref.name)
-            if os.path.lexists(dest):
-                continue
-            # Write a fresh private name, then rename over: a symlink the sandbox plants at
-            # ``dest`` meanwhile is replaced, never followed (we may be root here).
-            tmp = workdir / f".upload-{uuid.uuid4().hex}"
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                with os.fdopen(fd, "wb") as fout, open(ref.path, "rb") as fin:
-                    shutil.copyfileobj(fin, fout)
-                st = workdir.stat()
-                with contextlib.suppress(OSError):
-                    # Same owner as the folder so a dropped-uid kernel can read and change it.
-                    os.chown(tmp, st.st_uid, st.st_gid)
-                os.replace(tmp, dest)
+                stage_file(workdir, Path(ref.path), _safe_name(ref.name))
             except OSError:
                 log.warning("could not stage %s into %s", ref.path, workdir, exc_info=True)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
     def _collect(
         self, workdir: Path, before: dict[str, tuple[int, int]], thread_id: str, call_id: str
@@ -408,6 +420,15 @@ def _snapshot(workdir: Path) -> dict[str, tuple[int, int]]:
             if len(out) >= MAX_SCAN_ENTRIES:
                 return out
     return out
+
+
+def _quota_error(settings: Settings) -> dict[str, str]:
+    return {
+        "type": "DiskQuotaExceeded",
+        "message": f"The working folder holds more than its {settings.sandbox_disk_mb} MiB "
+        "quota: delete files you no longer need before writing more.",
+        "traceback": "",
+    }
 
 
 def _reset_notice(why: str) -> str:
