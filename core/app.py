@@ -168,6 +168,10 @@ class Tallybot:
     def _lock(self, thread_id: str) -> asyncio.Lock:
         return self._locks.setdefault(thread_id, asyncio.Lock())
 
+    def thread_lock(self, thread_id: str) -> asyncio.Lock:
+        """The lock that serialises runs of one thread (for channels that drive the engine)."""
+        return self._lock(thread_id)
+
     # --- threads and files ---------------------------------------------------------------
 
     async def thread(self, key: str, *, lang: str | None = None) -> Thread:

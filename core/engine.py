@@ -90,6 +90,14 @@ class Engine:
         self.assistant = assistant
         self._cancel: dict[str, asyncio.Event] = {}
 
+    def derive(self, tools: ToolRegistry, assistant: AssistantSpec) -> Engine:
+        """The same engine with one run's own tools and instructions (the Assistants API).
+
+        Cancel flags are shared, so a cancel through either engine reaches the run."""
+        other = Engine(self.settings, self.store, self.model, tools, assistant)
+        other._cancel = self._cancel
+        return other
+
     @property
     def model_name(self) -> str:
         """The assistant file's model wins; else the model's own name (TALLYBOT_MODEL)."""
@@ -278,9 +286,18 @@ class Engine:
     # --- approval, cancel, expiry, failure -----------------------------------------------
 
     async def submit_tool_outputs(
-        self, run_id: str, decisions: Mapping[str, bool] | bool, thread: Thread, lang: str
+        self,
+        run_id: str,
+        decisions: Mapping[str, bool] | bool,
+        thread: Thread,
+        lang: str,
+        *,
+        outputs: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Event]:
-        """Approve or deny the pending calls of a ``requires_action`` run and continue it."""
+        """Approve or deny the pending calls of a ``requires_action`` run and continue it.
+
+        ``outputs`` answers calls of external tools (run by the API client) by call id: the
+        output is stored as the call's result, so the call itself never runs here."""
         run = await self.store.get_run(run_id)
         if (
             run.status == RunStatus.REQUIRES_ACTION
@@ -294,6 +311,10 @@ class Engine:
             return
         pending = [c for s in run.steps for c in s.tool_calls if c.approval == "pending"]
         for call in pending:
+            if outputs is not None and call.id in outputs:
+                await self.store.set_tool_output(call, outputs[call.id], is_error=False)
+                await self.store.set_tool_approval(call, "approved")
+                continue
             ok = decisions if isinstance(decisions, bool) else decisions.get(call.id)
             if ok is None:
                 continue
