@@ -14,7 +14,8 @@ from core.assistants_api import ApiError, AssistantsApi, Caller
 log = logging.getLogger(__name__)
 
 API_KEY: web.AppKey[AssistantsApi] = web.AppKey("assistants_api", AssistantsApi)
-CALLER = "tallybot.caller"
+# aiohttp >= 3.12 types request storage keys; older ones take a string.
+CALLER: Any = web.RequestKey("caller", Caller) if hasattr(web, "RequestKey") else "caller"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
