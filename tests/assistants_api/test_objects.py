@@ -7,10 +7,11 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.assistants_api.conftest import KEY_B
+
 # The SDK marks client.beta.assistants and client.beta.threads deprecated; they are the point.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-from tests.assistants_api.conftest import KEY_B
 
 DATA = Path(__file__).parent / "data"
 
