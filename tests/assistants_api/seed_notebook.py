@@ -83,7 +83,9 @@ else:  # tallybot: the v2 SDK spells file_ids as tool_resources
 print(assistant)
 
 # 创建Thread
-thread = client.beta.threads.create(messages=[{"role": "user", "content": "各个国家恢复人数占比是多少？"}])
+thread = client.beta.threads.create(
+    messages=[{"role": "user", "content": "各个国家恢复人数占比是多少？"}]
+)
 print(thread)
 
 # 创建 run
