@@ -71,6 +71,7 @@ async def _run_seed(api_server, python: str) -> str:
         "SEED_BASE_URL": server.base_url,
         "SEED_API_KEY": KEY_A,
         "PYTHONIOENCODING": "utf-8",
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",  # the SDK flags client.beta itself
     }
     proc = await asyncio.create_subprocess_exec(
         python,
@@ -82,6 +83,7 @@ async def _run_seed(api_server, python: str) -> str:
     )
     out, _ = await proc.communicate()
     output = out.decode("utf-8", "replace")
+    print(output)  # shown with `pytest -s`: the closing note pastes it
     assert proc.returncode == 0, output
     expected_total = sum(
         int(line.split(",")[4])
