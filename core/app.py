@@ -332,6 +332,8 @@ class Tallybot:
             thread = await self.store.get_thread(run.thread_id)
             if channel is not None and not thread.key.startswith(f"{channel}:"):
                 continue  # another process serves that channel and recovers its own runs
+            if thread.key.startswith("api:"):
+                continue  # the Assistants API resumes its runs with their own tools (issue 14)
             await self.engine.prepare_resume(run)
             if run.status.terminal:
                 continue

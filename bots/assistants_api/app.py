@@ -32,6 +32,10 @@ def build_api(bot: Tallybot) -> web.Application:
     async def _close(_: web.Application) -> None:
         await service.aclose()
 
+    async def _recover(_: web.Application) -> None:
+        await service.recover()
+
+    app.on_startup.append(_recover)
     app.on_cleanup.append(_close)
     routes: list[tuple[str, str, Any]] = [
         ("POST", "/assistants", r.create_assistant),

@@ -185,6 +185,32 @@ class Runs:
             return run_out(run, obj.data, caller.version), job.events()
         return run_out(run, obj.data, caller.version), None
 
+    async def recover(self) -> int:
+        """Resume API runs a crash left ``queued``/``in_progress`` with their own tools.
+
+        :meth:`core.app.Tallybot.open` leaves ``api:`` threads to this, because only the
+        run's API row knows its instructions and client functions. Returns how many resumed."""
+        resumed = 0
+        for run in await self.bot.engine.interrupted_runs():
+            thread = await self.store.get_thread(run.thread_id)
+            if not thread.key.startswith("api:"):
+                continue
+            project = thread.key.split(":")[1]
+            obj = await self.store.get_api_object("run", run.id, project)
+            if obj is None:
+                continue
+            engine = self.engine_for(obj.data)
+            await engine.prepare_resume(run)
+            if run.status.terminal:
+                continue
+            lang = thread.lang or "en"
+            if engine.model is None:
+                await engine.fail_interrupted(run, lang)
+                continue
+            self.driver.start(thread.id, engine, _resume(run, thread, lang), None)
+            resumed += 1
+        return resumed
+
     # --- read and change -------------------------------------------------------------------
 
     async def get(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
@@ -286,6 +312,13 @@ class Runs:
             if item["id"] == step_id:
                 return item
         raise not_found("run step", step_id)
+
+
+def _resume(run: Run, thread: Thread, lang: str) -> Start:
+    def start(engine: Engine) -> AsyncIterator[Any]:
+        return engine.execute(run, thread, lang)
+
+    return start
 
 
 def _tool_outputs(raw: Any) -> dict[str, str]:

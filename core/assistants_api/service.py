@@ -51,6 +51,10 @@ class AssistantsApi:
             return None
         return Caller(project, api_version(beta))
 
+    async def recover(self) -> int:
+        """Resume the API runs a crash interrupted (call once at start-up)."""
+        return await self.runs.recover()
+
     async def aclose(self) -> None:
         """Stop the runs still going (they are recorded as cancelled)."""
         await self.runs.driver.aclose()

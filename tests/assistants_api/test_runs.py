@@ -265,3 +265,27 @@ async def test_create_thread_and_run_with_bill_tools(api_server) -> None:
     # What `tallybot bills list` shows: the bill the API run saved, totals computed by tallybot.
     (bill,) = await Admin(server.bot.store, server.bot.settings).bills()
     assert bill.to_json()["revenue"] in ("15", "15.00") and bill.to_json()["cost"] in ("6", "6.00")
+
+
+async def test_a_run_a_crash_left_queued_resumes_with_its_own_instructions(api_server) -> None:
+    from core.domain import Run, new_id
+
+    first = await api_server()
+    client = first.client()
+    assistant, thread = await _setup(client)
+    # What runs.create stores before it starts the run: the crash comes in between.
+    store = first.bot.store
+    users = await store.list_messages(thread.id, role="user")
+    run = Run(id=new_id("run"), thread_id=thread.id, model="m", upto_seq=users[-1].seq)
+    await store.create_run(run)
+    project = (await store.thread_by_key((await store.get_thread(thread.id)).key)).key.split(":")[1]
+    data = {"assistant_id": assistant.id, "instructions": "Resume me.", "tools": [FUNCTION]}
+    await store.put_api_object("run", run.id, project, data, parent=thread.id)
+    second = await api_server([text("resumed")])
+    done = await second.client().beta.threads.runs.poll(
+        run.id, thread_id=thread.id, poll_interval_ms=20
+    )
+    assert done.status == "completed"
+    request = second.model.requests[0]
+    assert "Resume me." in request.instructions
+    assert [t.name for t in request.tools] == ["get_total_revovered"]
