@@ -17,7 +17,9 @@ from bots.assistants_api.http import API_KEY, auth, errors
 from core.app import Tallybot
 from core.assistants_api import AssistantsApi
 
-MAX_UPLOAD = 512 * 1024 * 1024  # the intake's own limit (TALLYBOT_FILE_MAX_BYTES) refuses first
+# Room for the multipart wrapping around a file of TALLYBOT_FILE_MAX_BYTES; intake checks the
+# file itself, a larger body is refused (413) before it is read into memory.
+MULTIPART_SLACK = 1024 * 1024
 
 
 def build_api(bot: Tallybot) -> web.Application:
@@ -25,7 +27,7 @@ def build_api(bot: Tallybot) -> web.Application:
     service = AssistantsApi(bot)
     app = web.Application(
         middlewares=[errors, auth],
-        client_max_size=max(MAX_UPLOAD, bot.settings.file_max_bytes + 1024 * 1024),
+        client_max_size=bot.settings.file_max_bytes + MULTIPART_SLACK,
     )
     app[API_KEY] = service
 

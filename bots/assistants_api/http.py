@@ -37,6 +37,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status == 404:
             msg = f"Unknown request URL: {request.method} {request.path}."
+        elif exc.status == 413:
+            msg = "The request is larger than this server accepts (TALLYBOT_FILE_MAX_BYTES)."
         else:
             msg = exc.reason
         return error_response(ApiError(exc.status, msg))
