@@ -2,8 +2,9 @@
 
 The engine yields tallybot's own events (:mod:`core.events`); :class:`Translator` turns them
 into the API's: ``thread.run.<status>`` with the run object on every status change,
-``thread.run.step.created|in_progress|completed|...`` as steps appear and finish (read back
-from the store, so the step objects are exactly what ``steps.list`` returns),
+``thread.run.step.created|in_progress|delta|completed|...`` as steps appear, get their tool
+calls and finish (read back from the store, so the step objects are exactly what
+``steps.list`` returns),
 ``thread.message.created|in_progress|delta|completed`` around streamed text, and ``done``.
 
 The id of a message is only known once it is stored, at the end of its text: the created and
@@ -16,7 +17,7 @@ from typing import Any
 
 from core.assistants_api.shapes import run_out, step_out, ts
 from core.assistants_api.views import Caller, Views, step_message_ids
-from core.domain import RunStatus, StepStatus, new_id, utcnow
+from core.domain import RunStatus, StepStatus, StepType, new_id, utcnow
 from core.events import Event, StatusChanged, TextDelta
 
 ApiEvent = tuple[str, Any]
@@ -34,6 +35,7 @@ class Translator:
         self.thread_id = thread_id
         self.run_id = run_id
         self._steps: dict[str, StepStatus] = {}
+        self._calls: set[str] = set()
         self._message: dict[str, Any] | None = None
         self._text: list[str] = []
 
@@ -79,11 +81,36 @@ class Translator:
             seen = self._steps.get(step.id)
             if seen is None:
                 created = {**data, "status": "in_progress", "completed_at": None}
+                if step.type == StepType.TOOL_CALLS:  # the calls follow as deltas
+                    created["step_details"] = {"type": "tool_calls", "tool_calls": []}
                 out.append(("thread.run.step.created", created))
                 out.append(("thread.run.step.in_progress", created))
+            if step.type == StepType.TOOL_CALLS:
+                out += self._call_deltas(step.id, data["step_details"]["tool_calls"])
             if step.status != StepStatus.IN_PROGRESS and seen != step.status:
                 out.append((f"thread.run.step.{step.status.value}", data))
             self._steps[step.id] = step.status
+        return out
+
+    def _call_deltas(self, step_id: str, calls: list[dict[str, Any]]) -> list[ApiEvent]:
+        """One ``thread.run.step.delta`` per call not announced yet (the SDK's
+        ``on_tool_call_created`` fires on them)."""
+        out: list[ApiEvent] = []
+        for index, item in enumerate(calls):
+            if item["id"] in self._calls:
+                continue
+            self._calls.add(item["id"])
+            delta = {"type": "tool_calls", "tool_calls": [{**item, "index": index}]}
+            out.append(
+                (
+                    "thread.run.step.delta",
+                    {
+                        "id": step_id,
+                        "object": "thread.run.step.delta",
+                        "delta": {"step_details": delta},
+                    },
+                )
+            )
         return out
 
     def _open_message(self) -> list[ApiEvent]:

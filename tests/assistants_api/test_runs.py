@@ -96,9 +96,14 @@ async def test_streaming_with_an_event_handler(api_server) -> None:
     assistant, thread = await _setup(client)
     seen: list[str] = []
 
+    created_calls: list[str] = []
+
     class Handler(openai.AsyncAssistantEventHandler):
         async def on_event(self, event) -> None:
             seen.append(event.event)
+
+        async def on_tool_call_created(self, tool_call) -> None:
+            created_calls.append(tool_call.function.name)
 
     async with client.beta.threads.runs.stream(
         thread_id=thread.id, assistant_id=assistant.id, event_handler=Handler()
@@ -108,6 +113,7 @@ async def test_streaming_with_an_event_handler(api_server) -> None:
     assert run is not None and run.status == "requires_action"
     assert seen[:3] == ["thread.run.created", "thread.run.queued", "thread.run.in_progress"]
     assert "thread.run.step.created" in seen and seen[-1] == "thread.run.requires_action"
+    assert created_calls == ["get_total_revovered"]
     call_id = run.required_action.submit_tool_outputs.tool_calls[0].id
     seen.clear()
     handler = Handler()
