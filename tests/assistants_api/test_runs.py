@@ -295,3 +295,36 @@ async def test_a_run_a_crash_left_queued_resumes_with_its_own_instructions(api_s
     request = second.model.requests[0]
     assert "Resume me." in request.instructions
     assert [t.name for t in request.tools] == ["get_total_revovered"]
+
+
+async def test_create_thread_and_run_stream_ends_with_done(api_server) -> None:
+    import httpx
+
+    from tests.assistants_api.conftest import KEY_A
+
+    server = await api_server([text("你好", "！")])
+    client = server.client()
+    assistant = await client.beta.assistants.create(model="m")
+    headers = {"Authorization": f"Bearer {KEY_A}"}
+    body = {
+        "assistant_id": assistant.id,
+        "thread": {"messages": [{"role": "user", "content": "你好"}]},
+        "stream": True,
+    }
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as http:
+        response = await http.post("/threads/runs", json=body)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [
+        line[len("event: ") :] for line in response.text.splitlines() if line.startswith("event: ")
+    ]
+    assert events[:3] == ["thread.run.created", "thread.run.queued", "thread.run.in_progress"]
+    assert events[-2:] == ["thread.run.completed", "done"]
+    assert response.text.rstrip().endswith("data: [DONE]")
+    deltas = [
+        json.loads(line[len("data: ") :])["delta"]["content"][0]["text"]["value"]
+        for line, name in zip(
+            response.text.splitlines()[1:], response.text.splitlines(), strict=False
+        )
+        if name == "event: thread.message.delta"
+    ]
+    assert "".join(deltas) == "你好！"
