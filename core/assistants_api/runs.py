@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,8 @@ class Runs:
                 thread_id=thread_id,
                 model=self.bot.engine.model_name,
                 upto_seq=users[-1].seq if users else 0,
+                # As the API does: a run not started by then expires (the engine renews it).
+                expires_at=utcnow() + timedelta(seconds=self.bot.settings.run_expires_seconds),
             )
             await self.store.create_run(run)
             await self.store.put_api_object("run", run.id, caller.project, data, parent=thread_id)
