@@ -44,11 +44,14 @@ async def api_server(settings: Settings) -> AsyncIterator[Callable[..., Any]]:
     """``await api_server(turns, **settings overrides)`` -> :class:`Server`."""
     async with AsyncExitStack() as stack:
 
-        async def start(turns: Sequence[Any] = (), **overrides: Any) -> Server:
+        async def start(
+            turns: Sequence[Any] = (), *, wire: bool = False, **overrides: Any
+        ) -> Server:
+            """``wire=True``: the model is the settings' own (e.g. a FakeOpenAI server)."""
             values = {"api_keys": [KEY_A, KEY_B], "sandbox_timeout": 20.0, **overrides}
             configured = settings.model_copy(update=values)
             model = ScriptedModel(list(turns), name="scripted-test")
-            bot = await Tallybot.open(configured, model=model, channel="api")
+            bot = await Tallybot.open(configured, model=None if wire else model, channel="api")
             stack.push_async_callback(bot.close)
             root = web.Application()
             root.add_subapp("/v1", build_api(bot))
