@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from bots.assistants_api.http import api, body, caller, ok, sse
@@ -26,7 +28,9 @@ async def update_assistant(request: web.Request) -> web.Response:
     return ok(await api(request).objects.update_assistant(caller(request), aid, data))
 
 
-def deleter(kind: str) -> web.RouteDef | object:
+def deleter(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The DELETE handler of ``kind`` (assistant, file, thread)."""
+
     async def delete(request: web.Request) -> web.Response:
         return ok(
             await api(request).objects.delete(caller(request), kind, request.match_info["id"])

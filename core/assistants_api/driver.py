@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,7 +53,7 @@ class Driver:
         engine: Engine,
         start: Start,
         translator: Translator | None,
-        opening: list[ApiEvent] = (),  # type: ignore[assignment]
+        opening: Sequence[ApiEvent] = (),
     ) -> Job:
         """Drive ``start(engine)`` under the thread's lock in a task."""
         job = Job(asyncio.Queue() if translator is not None else None)
