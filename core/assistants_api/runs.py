@@ -72,8 +72,17 @@ class Runs:
         check_tools(data["tools"])
         return data
 
+    def _check_model(self) -> None:
+        if not self.bot.model_ready:
+            raise bad_request(
+                "tallybot has no model configured: set OPENAI_API_KEY or OPENAI_BASE_URL "
+                "(and TALLYBOT_MODEL) for the server, then start it again.",
+                code="no_model",
+            )
+
     async def create(self, caller: Caller, thread_id: str, body: dict[str, Any]) -> Answer:
         """Store a queued run on the thread and start it; 409 while another run is active."""
+        self._check_model()
         await self.views.owned(caller, "thread", thread_id)
         if not isinstance(body.get("assistant_id"), str):
             raise bad_request("Missing required parameter: 'assistant_id'.", param="assistant_id")
@@ -112,6 +121,7 @@ class Runs:
 
     async def create_thread_and_run(self, caller: Caller, body: dict[str, Any]) -> Answer:
         """``POST /threads/runs``: a thread from ``body.thread``, then a run on it."""
+        self._check_model()
         spec = body.get("thread") or {}
         if not isinstance(spec, dict):
             raise bad_request("Invalid 'thread': expected an object.", param="thread")
@@ -277,6 +287,7 @@ class Runs:
                 f"Runs in status '{run.status.value}' do not accept tool outputs.",
                 param="tool_outputs",
             )
+        self._check_model()
         outputs = _tool_outputs(body.get("tool_outputs"))
         asked = [c["id"] for c in run.required_action["submit_tool_outputs"]["tool_calls"]]  # type: ignore[index]
         if sorted(outputs) != sorted(asked):

@@ -163,3 +163,34 @@ async def test_errors_have_the_api_shape(api_server) -> None:
     with pytest.raises(openai.NotFoundError) as route:
         await client.get("/nowhere", cast_to=object)
     assert "Unknown request URL" in route.value.body["message"]
+
+
+async def test_runs_without_a_model_say_how_to_configure_one(settings) -> None:
+    from aiohttp import web
+
+    from bots.assistants_api.app import build_api
+    from core.app import Tallybot
+    from tests.assistants_api.conftest import KEY_A
+
+    bot = await Tallybot.open(settings.model_copy(update={"api_keys": [KEY_A]}))
+    root = web.Application()
+    root.add_subapp("/v1", build_api(bot))
+    runner = web.AppRunner(root)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = openai.AsyncOpenAI(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY_A, max_retries=0
+    )
+    try:
+        assistant = await client.beta.assistants.create(model="m")
+        thread = await client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.BadRequestError) as err:
+            await client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+        assert err.value.body["code"] == "no_model" and "OPENAI_BASE_URL" in str(err.value)
+        assert (await client.beta.threads.runs.list(thread.id)).data == []
+    finally:
+        await client.close()
+        await runner.cleanup()
+        await bot.close()
