@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Start = Callable[["Engine"], AsyncIterator[Event]]
+Hook = Callable[[Event], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -54,13 +55,15 @@ class Driver:
         start: Start,
         translator: Translator | None,
         opening: Sequence[ApiEvent] = (),
+        hook: Hook | None = None,
     ) -> Job:
-        """Drive ``start(engine)`` under the thread's lock in a task."""
+        """Drive ``start(engine)`` under the thread's lock in a task; ``hook`` sees every
+        engine event first."""
         job = Job(asyncio.Queue() if translator is not None else None)
         if job.queue is not None:
             for item in opening:
                 job.queue.put_nowait(item)
-        task = asyncio.create_task(self._drive(thread_id, engine, start, translator, job))
+        task = asyncio.create_task(self._drive(thread_id, engine, start, translator, job, hook))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job
@@ -72,11 +75,14 @@ class Driver:
         start: Start,
         translator: Translator | None,
         job: Job,
+        hook: Hook | None,
     ) -> None:
         try:
             async with self.bot.thread_lock(thread_id):
                 async for event in start(engine):
                     job.started.set()
+                    if hook is not None:
+                        await hook(event)
                     if translator is not None and job.queue is not None:
                         for item in await translator.on(event):
                             job.queue.put_nowait(item)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.assistant import AssistantSpec
 from core.assistants_api import inputs
-from core.assistants_api.driver import Driver, Start
+from core.assistants_api.driver import Driver, Hook, Start
 from core.assistants_api.errors import ApiError, bad_request, not_found
 from core.assistants_api.objects import Objects
 from core.assistants_api.pagination import PageParams, page
@@ -25,6 +25,7 @@ from core.assistants_api.tools import check_tools, run_tools
 from core.assistants_api.views import Caller, Views
 from core.domain import Run, RunStatus, Thread, new_id, utcnow
 from core.engine import ACTIVE, Engine
+from core.events import Event, FileProduced, ToolCallFinished
 from core.i18n import detect_lang
 from core.store.assistants import ApiObject
 
@@ -193,7 +194,9 @@ class Runs:
             Translator(self.views, caller, thread.id, run_id) if body.get("stream") else None
         )
         opening = await translator.created() if translator is not None else []
-        job = self.driver.start(thread.id, self.engine_for(obj.data), start, translator, opening)
+        engine = self.engine_for(obj.data)
+        hook = self._keep_files(caller.project, thread.id, run_id)
+        job = self.driver.start(thread.id, engine, start, translator, opening, hook)
         if translator is not None:
             return run_out(run, obj.data, caller.version), job.events()
         return run_out(run, obj.data, caller.version), None
@@ -220,9 +223,41 @@ class Runs:
             if engine.model is None:
                 await engine.fail_interrupted(run, lang)
                 continue
-            self.driver.start(thread.id, engine, _resume(run, thread, lang), None)
+            hook = self._keep_files(project, thread.id, run.id)
+            self.driver.start(thread.id, engine, _resume(run, thread, lang), None, (), hook)
             resumed += 1
         return resumed
+
+    def _keep_files(self, project: str, thread_id: str, run_id: str) -> Hook:
+        """A hook that makes every file a run produces an API file of the project (purpose
+        ``assistants_output``); images (charts) are listed under the call that made them, as
+        ``code_interpreter`` image outputs."""
+        last_call: list[str] = [""]
+
+        async def hook(event: Event) -> None:
+            if isinstance(event, ToolCallFinished):
+                last_call[0] = event.call_id
+            if not isinstance(event, FileProduced):
+                return
+            path = Path(event.path)
+            file_id = new_id("file")
+            info = {
+                "filename": event.name,
+                "bytes": path.stat().st_size if path.exists() else 0,
+                "purpose": "assistants_output",
+                "path": str(path),
+                "mime": event.mime,
+            }
+            await self.store.put_api_object("file", file_id, project, info)
+            obj = await self.store.get_api_object("run", run_id, project)
+            if obj is None or not event.is_image:
+                return  # other files are listed by files.list only
+            produced = dict(obj.data.get("produced", {}))
+            produced[last_call[0]] = [*produced.get(last_call[0], []), file_id]
+            data = {**obj.data, "produced": produced}
+            await self.store.put_api_object("run", run_id, project, data, parent=thread_id)
+
+        return hook
 
     # --- read and change -------------------------------------------------------------------
 
@@ -304,7 +339,8 @@ class Runs:
         translator = (
             Translator(self.views, caller, thread_id, run_id) if body.get("stream") else None
         )
-        job = self.driver.start(thread_id, self.engine_for(obj.data), start, translator)
+        hook = self._keep_files(caller.project, thread_id, run_id)
+        job = self.driver.start(thread_id, self.engine_for(obj.data), start, translator, (), hook)
         if translator is not None:
             return await self.views.run_json(caller, thread_id, run_id), job.events()
         await job.started.wait()  # so a poll right after sees the run going again

@@ -8,6 +8,7 @@ token limits.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -182,8 +183,8 @@ def _code_outputs(output: str | None) -> list[dict[str, Any]]:
     return [{"type": "logs", "logs": "\n".join(x for x in logs if x)}]
 
 
-def tool_call_out(call: ToolCall, version: str) -> dict[str, Any]:
-    """One call of a ``tool_calls`` step."""
+def tool_call_out(call: ToolCall, version: str, produced: Sequence[str] = ()) -> dict[str, Any]:
+    """One call of a ``tool_calls`` step; ``produced`` are the API file ids it made."""
     if call.name == "code_interpreter":
         try:
             code = json.loads(call.arguments or "{}").get("code", "")
@@ -192,7 +193,11 @@ def tool_call_out(call: ToolCall, version: str) -> dict[str, Any]:
         return {
             "id": call.id,
             "type": "code_interpreter",
-            "code_interpreter": {"input": code, "outputs": _code_outputs(call.output)},
+            "code_interpreter": {
+                "input": code,
+                "outputs": _code_outputs(call.output)
+                + [{"type": "image", "image": {"file_id": f}} for f in produced],
+            },
         }
     if call.name == "file_search":
         kind = "retrieval" if version == V1 else "file_search"
@@ -215,7 +220,10 @@ def step_out(
     else:
         details = {
             "type": "tool_calls",
-            "tool_calls": [tool_call_out(c, version) for c in step.tool_calls],
+            "tool_calls": [
+                tool_call_out(c, version, data.get("produced", {}).get(c.id, []))
+                for c in step.tool_calls
+            ],
         }
     done = step.completed_at if step.status == StepStatus.COMPLETED else None
     stamp = ts(step.completed_at) if step.status != StepStatus.IN_PROGRESS else None

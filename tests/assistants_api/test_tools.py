@@ -132,3 +132,27 @@ async def test_missing_key_is_401(api_server) -> None:
         response = await http.get("/assistants")
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+async def test_a_chart_is_an_image_output_and_a_downloadable_file(api_server) -> None:
+    chart = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "plt.bar(['a', 'b'], [1, 2])\nplt.title('sales')\nplt.savefig('chart.png')\nplt.close()"
+    )
+    server = await api_server([[call("code_interpreter", {"code": chart})], text("here")])
+    client = server.client()
+    assistant = await client.beta.assistants.create(model="m", tools=[{"type": "code_interpreter"}])
+    run = await client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "chart please"}]},
+        poll_interval_ms=50,
+    )
+    assert run.status == "completed", run.last_error
+    steps = await client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc")
+    outputs = steps.data[0].step_details.tool_calls[0].code_interpreter.outputs
+    images = [o.image.file_id for o in outputs if o.type == "image"]
+    assert len(images) == 1
+    made = await client.files.retrieve(images[0])
+    assert made.filename == "chart.png" and made.purpose == "assistants_output"
+    content = await client.files.content(images[0])
+    assert content.content.startswith(b"\x89PNG")
