@@ -68,6 +68,13 @@ log = logging.getLogger(__name__)
 ACTIVE = (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING)
 
 
+def step_message_id(step_id: str) -> str:
+    """The id of the message a ``message_creation`` step stores. Known from the step's first
+    text on, so a stream can name the message before it is stored (the Assistants API's
+    ``thread.message.delta`` events do)."""
+    return "msg_" + step_id.removeprefix("step_")
+
+
 class _Cancelled(Exception):
     """Internal signal: the run's cancel flag was raised."""
 
@@ -254,7 +261,13 @@ class Engine:
         if message_step is not None:
             await self.store.set_step_status(message_step, StepStatus.COMPLETED, text=text)
             if text.strip():
-                await self.store.add_message(state.thread.id, "assistant", text, run_id=run.id)
+                await self.store.add_message(
+                    state.thread.id,
+                    "assistant",
+                    text,
+                    run_id=run.id,
+                    message_id=step_message_id(message_step.id),
+                )
                 state.text.append(text)
 
     async def _stream(self, request: ModelRequest, cancel: asyncio.Event) -> AsyncIterator:  # type: ignore[type-arg]

@@ -7,8 +7,8 @@ calls and finish (read back from the store, so the step objects are exactly what
 ``steps.list`` returns),
 ``thread.message.created|in_progress|delta|completed`` around streamed text, and ``done``.
 
-The id of a message is only known once it is stored, at the end of its text: the created and
-delta events carry a provisional id, ``thread.message.completed`` the stored message.
+A message's id comes from its step (:func:`core.engine.step_message_id`), so the created and
+delta events already carry the id ``messages.list`` will show.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 
 from core.assistants_api.shapes import run_out, step_out, ts
 from core.assistants_api.views import Caller, Views, step_message_ids
-from core.domain import RunStatus, StepStatus, StepType, new_id, utcnow
+from core.domain import RunStatus, StepStatus, StepType, utcnow
+from core.engine import step_message_id
 from core.events import Event, StatusChanged, TextDelta
 
 ApiEvent = tuple[str, Any]
@@ -36,6 +37,7 @@ class Translator:
         self.run_id = run_id
         self._steps: dict[str, StepStatus] = {}
         self._calls: set[str] = set()
+        self._message_step = ""
         self._message: dict[str, Any] | None = None
         self._text: list[str] = []
 
@@ -57,7 +59,7 @@ class Translator:
         if isinstance(event, TextDelta):
             if self._message is None:
                 out += await self.sync_steps()
-                out += self._open_message()
+                out += self._open_message(step_message_id(self._message_step))
             self._text.append(event.text)
             out.append(("thread.message.delta", self._delta(event.text)))
             return out
@@ -77,6 +79,8 @@ class Translator:
         ids = step_message_ids(run, await self.views.store.list_messages(self.thread_id))
         out: list[ApiEvent] = []
         for step in run.steps:
+            if step.type == StepType.MESSAGE_CREATION:
+                self._message_step = step.id  # the newest: the one text streams into
             data = step_out(step, run, obj.data, self.caller.version, ids.get(step.id))
             seen = self._steps.get(step.id)
             if seen is None:
@@ -113,10 +117,10 @@ class Translator:
             )
         return out
 
-    def _open_message(self) -> list[ApiEvent]:
+    def _open_message(self, message_id: str) -> list[ApiEvent]:
         self._text = []
         self._message = {
-            "id": new_id("msg"),
+            "id": message_id,
             "object": "thread.message",
             "created_at": ts(utcnow()),
             "thread_id": self.thread_id,
@@ -153,9 +157,9 @@ class Translator:
         """``thread.message.completed`` with the stored message, once its text ended."""
         if self._message is None:
             return []
-        self._message = None
+        message_id, self._message = self._message["id"], None
         messages = await self.views.messages_json(self.caller, self.thread_id)
-        mine = [m for m in messages if m["run_id"] == self.run_id and m["role"] == "assistant"]
+        mine = [m for m in messages if m["id"] == message_id]
         if not mine:
             return []  # the text was blank or the stream broke off: nothing was stored
-        return [("thread.message.completed", mine[-1])]
+        return [("thread.message.completed", mine[0])]

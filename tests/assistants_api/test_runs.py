@@ -127,7 +127,9 @@ async def test_streaming_with_an_event_handler(api_server) -> None:
         final = await stream.get_final_messages()
     assert "thread.message.delta" in seen and seen[-1] == "thread.run.completed"
     assert seen.index("thread.message.created") < seen.index("thread.message.completed")
-    assert final[-1].content[0].text.value == "Seven recovered."
+    assert [m.content[0].text.value for m in final] == ["Seven recovered."]
+    listed = await client.beta.threads.messages.list(thread.id, limit=1)
+    assert final[0].id == listed.data[0].id  # the streamed id is the stored one
     stored = await client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     assert stored.status == "completed"
 
