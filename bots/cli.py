@@ -6,6 +6,8 @@
     tallybot db upgrade
     tallybot slack [--port N]
     tallybot telegram [--port N]
+    tallybot api [--host H] [--port N]
+    tallybot keys create [--project P] [--name N] | list [--json] | revoke KEY_ID
 
 Exit codes: 0 success, 1 the turn or command failed (message on stderr), 2 bad usage or input.
 """
@@ -278,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = db.add_subparsers(dest="db_cmd", required=True)
     dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
 
+    _add_api_parsers(sub)
     for name in PLATFORMS:
         module = platform_cli(name)
         if module is not None:
@@ -285,7 +288,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_HANDLERS = {"chat": _chat, "bills": _bills, "runs": _runs, "db": _db}
+# --- issue 14: the Assistants API -----------------------------------------------------------
+
+
+def _add_api_parsers(sub: Any) -> None:
+    from bots.assistants_api.cli import add_parsers
+
+    add_parsers(sub)
+
+
+async def _api(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.assistants_api.cli import serve_api
+
+    return await serve_api(settings, args)
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from bots.assistants_api.cli import keys
+
+    return await keys(settings, args)
+
+
+_HANDLERS = {"chat": _chat, "bills": _bills, "runs": _runs, "db": _db, "api": _api, "keys": _keys}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -171,6 +171,10 @@ class Tallybot:
     def _lock(self, thread_id: str) -> asyncio.Lock:
         return self._locks.setdefault(thread_id, asyncio.Lock())
 
+    def thread_lock(self, thread_id: str) -> asyncio.Lock:
+        """The lock that serialises runs of one thread (for channels that drive the engine)."""
+        return self._lock(thread_id)
+
     # --- threads and files ---------------------------------------------------------------
 
     async def thread(self, key: str, *, lang: str | None = None) -> Thread:
@@ -331,6 +335,8 @@ class Tallybot:
             thread = await self.store.get_thread(run.thread_id)
             if channel is not None and not thread.key.startswith(f"{channel}:"):
                 continue  # another process serves that channel and recovers its own runs
+            if thread.key.startswith("api:"):
+                continue  # the Assistants API resumes its runs with their own tools (issue 14)
             await self.engine.prepare_resume(run)
             if run.status.terminal:
                 continue

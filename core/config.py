@@ -96,6 +96,21 @@ class Settings(BaseSettings):
     telegram_allowed_users: CsvList = Field(default_factory=list)
     telegram_allowed_chats: CsvList = Field(default_factory=list)
 
+    # --- issue 14: the Assistants API (core/assistants_api, bots/assistants_api) ------------
+    # Bearer keys accepted besides `tallybot keys create` ones; each is its own project.
+    api_keys: CsvList = Field(default_factory=list)
+    # Send the model an API client names to the provider (off: TALLYBOT_MODEL answers all).
+    api_pass_model: bool = False
+    # More active runs than this per project get 429.
+    api_max_active_runs: int = 8
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator(
         "slack_allowed_users",
         "slack_allowed_teams",

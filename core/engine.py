@@ -68,6 +68,13 @@ log = logging.getLogger(__name__)
 ACTIVE = (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING)
 
 
+def step_message_id(step_id: str) -> str:
+    """The id of the message a ``message_creation`` step stores. Known from the step's first
+    text on, so a stream can name the message before it is stored (the Assistants API's
+    ``thread.message.delta`` events do)."""
+    return "msg_" + step_id.removeprefix("step_")
+
+
 # Raised by the stream and by a tool call that a cancel interrupted.
 _Cancelled = RunCancelled
 
@@ -89,6 +96,14 @@ class Engine:
         self.tools = tools
         self.assistant = assistant
         self._cancel: dict[str, asyncio.Event] = {}
+
+    def derive(self, tools: ToolRegistry, assistant: AssistantSpec) -> Engine:
+        """The same engine with one run's own tools and instructions (the Assistants API).
+
+        Cancel flags are shared, so a cancel through either engine reaches the run."""
+        other = Engine(self.settings, self.store, self.model, tools, assistant)
+        other._cancel = self._cancel
+        return other
 
     @property
     def model_name(self) -> str:
@@ -246,7 +261,13 @@ class Engine:
         if message_step is not None:
             await self.store.set_step_status(message_step, StepStatus.COMPLETED, text=text)
             if text.strip():
-                await self.store.add_message(state.thread.id, "assistant", text, run_id=run.id)
+                await self.store.add_message(
+                    state.thread.id,
+                    "assistant",
+                    text,
+                    run_id=run.id,
+                    message_id=step_message_id(message_step.id),
+                )
                 state.text.append(text)
 
     async def _stream(self, request: ModelRequest, cancel: asyncio.Event) -> AsyncIterator:  # type: ignore[type-arg]
@@ -278,9 +299,18 @@ class Engine:
     # --- approval, cancel, expiry, failure -----------------------------------------------
 
     async def submit_tool_outputs(
-        self, run_id: str, decisions: Mapping[str, bool] | bool, thread: Thread, lang: str
+        self,
+        run_id: str,
+        decisions: Mapping[str, bool] | bool,
+        thread: Thread,
+        lang: str,
+        *,
+        outputs: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Event]:
-        """Approve or deny the pending calls of a ``requires_action`` run and continue it."""
+        """Approve or deny the pending calls of a ``requires_action`` run and continue it.
+
+        ``outputs`` answers calls of external tools (run by the API client) by call id: the
+        output is stored as the call's result, so the call itself never runs here."""
         run = await self.store.get_run(run_id)
         if (
             run.status == RunStatus.REQUIRES_ACTION
@@ -294,6 +324,10 @@ class Engine:
             return
         pending = [c for s in run.steps for c in s.tool_calls if c.approval == "pending"]
         for call in pending:
+            if outputs is not None and call.id in outputs:
+                await self.store.set_tool_output(call, outputs[call.id], is_error=False)
+                await self.store.set_tool_approval(call, "approved")
+                continue
             ok = decisions if isinstance(decisions, bool) else decisions.get(call.id)
             if ok is None:
                 continue

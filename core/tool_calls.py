@@ -55,6 +55,8 @@ class ToolCalls:
 
     def _needs_approval(self, name: str) -> bool:
         tool = self.tools.get(name)
+        if getattr(tool, "external", False):
+            return True  # the API client runs it: the run waits for its output
         return bool(self.settings.approve_writes and tool is not None and tool.needs_approval)
 
     async def record(self, run: Run, calls: list[ModelToolCall]) -> None:

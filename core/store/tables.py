@@ -269,3 +269,35 @@ kv = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
 )
+
+# --- issue 14: the Assistants API (core/store/assistants.py) -----------------------------------
+
+# Bearer keys of the HTTP API: only the SHA-256 of a key is kept; ``project`` owns its objects.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(20), nullable=False),
+    sa.Column("project", sa.String(100), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_now),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+# What the API adds to tallybot's own rows: assistants themselves, and for threads, messages,
+# runs and files the owning project plus API-only fields (metadata, per-run overrides).
+api_objects = sa.Table(
+    "api_objects",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(120), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("project", sa.String(100), nullable=False),
+    sa.Column("parent", sa.String(120)),
+    sa.Column("data", sa.JSON, nullable=False, default=dict),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_now),
+    sa.UniqueConstraint("kind", "id", name="uq_api_objects_kind_id"),
+    sa.Index("ix_api_objects_list", "kind", "project", "parent"),
+)

@@ -117,9 +117,10 @@ class ThreadsRepo:
         *,
         run_id: str | None = None,
         file_ids: Iterable[str] = (),
+        message_id: str | None = None,
     ) -> Message:
         msg = Message(
-            id=new_id("msg"),
+            id=message_id or new_id("msg"),
             thread_id=thread_id,
             role=role,
             text=text,
