@@ -6,6 +6,7 @@
     tallybot db upgrade
     tallybot slack [--port N]
     tallybot telegram [--port N]
+    tallybot serve [--port N] [--host H]
 
 Exit codes: 0 success, 1 the turn or command failed (message on stderr), 2 bad usage or input.
 """
@@ -282,7 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
         module = platform_cli(name)
         if module is not None:
             module.add_parser(sub)
+    _add_serve(sub)
     return parser
+
+
+def _add_serve(sub: Any) -> None:
+    """``tallybot serve`` (issue 10): every configured channel in one process."""
+    from bots import serve
+
+    serve.add_parser(sub)
 
 
 _HANDLERS = {"chat": _chat, "bills": _bills, "runs": _runs, "db": _db}
@@ -301,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid settings: {exc}", EXIT_USAGE)
     try:
         handler = _HANDLERS.get(args.command)
+        if args.command == "serve":
+            from bots import serve
+
+            return serve.run(args)
         if handler is None:
             module = platform_cli(args.command)
             assert module is not None  # argparse only offers the platforms that loaded

@@ -91,11 +91,25 @@ class Settings(BaseSettings):
     telegram_allowed_users: CsvList = Field(default_factory=list)
     telegram_allowed_chats: CsvList = Field(default_factory=list)
 
+    # --- issue 10: one server, replicas ------------------------------------------------------
+    # SIGTERM: stop taking events, let runs finish this long, leave the rest recoverable.
+    shutdown_grace: float = 20.0
+    # Runs at once per process; the rest wait in order. The default leaves room in
+    # SQLAlchemy's default pool (5 + 10 overflow) for the deliveries being stored meanwhile.
+    max_concurrent_runs: int = 8
+    # Channel-qualified ids (slack:U123, telegram:42) who may answer anyone's approval.
+    admins: CsvList = Field(default_factory=list)
+    # A replica's leases (one run per thread, the Telegram poller) lapse this long after it dies.
+    lease_seconds: float = 10.0
+    # A stored message nobody answered for this long is picked up by any replica.
+    requeue_after: float = 15.0
+
     @field_validator(
         "slack_allowed_users",
         "slack_allowed_teams",
         "telegram_allowed_users",
         "telegram_allowed_chats",
+        "admins",
         mode="before",
     )
     @classmethod

@@ -41,7 +41,14 @@ from core.domain import (
     new_id,
     utcnow,
 )
-from core.errors import IllegalTransition, MaxTurnsExceeded, ModelError, NotFound, RunError
+from core.errors import (
+    IllegalTransition,
+    MaxTurnsExceeded,
+    ModelError,
+    NotFound,
+    RunError,
+    StoreUnavailable,
+)
 from core.events import (
     Event,
     Reply,
@@ -89,6 +96,8 @@ class Engine:
         self.tools = tools
         self.assistant = assistant
         self._cancel: dict[str, asyncio.Event] = {}
+        # Runs that broke while the store refused writes: failed once it is writable again.
+        self.unsettled: dict[str, dict[str, str]] = {}
 
     @property
     def model_name(self) -> str:
@@ -139,6 +148,10 @@ class Engine:
                 yield event
         except (ModelError, RunError) as exc:
             async for event in self._fail(run, exc, lang, state.bills, state.text):
+                yield event
+        except Exception as exc:  # issue 10: the store (or a bug) broke the run mid-way
+            log.exception("run %s broke", run.id)
+            async for event in self._fail_broken(run, exc, lang):
                 yield event
         except asyncio.CancelledError:
             # The task itself was cancelled (Ctrl-C, shutdown): record it, then let it go.
@@ -364,6 +377,44 @@ class Engine:
             last_error=error,
             bills_changed=tuple(bills),
         )
+
+    async def _fail_broken(self, run: Run, exc: Exception, lang: str) -> AsyncIterator[Event]:
+        """Fail a run an unexpected error broke; if the store cannot record that now, the run
+        is kept in :attr:`unsettled` and failed by :meth:`settle_broken` later."""
+        stored = type(exc).__module__.startswith("sqlalchemy") or isinstance(exc, OSError)
+        error = StoreUnavailable(
+            f"{type(exc).__name__}: {exc}"[:500], code="store_error" if stored else "internal_error"
+        )
+        try:
+            async for event in self._fail(run, error, lang, [], []):
+                yield event
+            return
+        except Exception:
+            log.exception("could not record the failure of run %s; will retry", run.id)
+            self.unsettled[run.id] = error.to_dict()
+        yield RunFinished(
+            run.id,
+            RunStatus.FAILED,
+            t("run_failed", lang, message=t("store_unavailable", lang)),
+            last_error=error.to_dict(),
+        )
+
+    async def settle_broken(self) -> int:
+        """Record the failure of runs that broke while the store was not writable."""
+        settled = 0
+        for run_id, error in list(self.unsettled.items()):
+            try:
+                run = await self.store.get_run(run_id)
+                if not run.status.terminal:
+                    exc = StoreUnavailable(error.get("message", ""), code=error.get("code"))
+                    async for _ in self._fail(run, exc, "en", [], []):
+                        pass
+            except Exception:
+                log.debug("store still not writable for run %s", run_id, exc_info=True)
+                continue
+            self.unsettled.pop(run_id, None)
+            settled += 1
+        return settled
 
     async def fail_interrupted(self, run: Run, lang: str) -> None:
         """Fail a run a restart interrupted when no model is configured to resume it."""

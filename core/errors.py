@@ -18,7 +18,8 @@
     │   └── BrokenStream          disconnect, truncated stream, malformed chunk
     ├── RunError                  the run itself cannot go on
     │   ├── MaxTurnsExceeded
-    │   └── RunExpired
+    │   ├── RunExpired
+    │   └── StoreUnavailable      the database refused a write (disk full, gone): try later
     └── ConfigError               settings or assistant file invalid
 
     IllegalTransition(RuntimeError)   a bug: a status change the table does not allow
@@ -130,3 +131,9 @@ class ConfigError(TallybotError):
 
 class IllegalTransition(RuntimeError):
     """A status change that the transition table forbids. Always a bug in tallybot."""
+
+
+class StoreUnavailable(RunError):
+    """The database refused a read or write (disk full, file gone, server down)."""
+
+    code = "store_error"

@@ -20,7 +20,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.channel import ApprovalRecords
+from bots.channel import ApprovalRecords, thread_lang
+from core import receipt
 from core.app import Tallybot
 from core.config import Settings
 from core.domain import Run
@@ -28,7 +29,7 @@ from core.events import ApprovalRequired, Event
 from core.i18n import t
 
 from . import approval, command, message
-from .addressing import SLASH_COMMAND, Place
+from .addressing import SLASH_COMMAND, Place, is_dm_channel
 from .blocks import APPROVE_ACTION, DENY_ACTION
 from .client import make_client
 from .guard import Guard
@@ -54,6 +55,7 @@ class SlackAdapter:
         clock: Clock = time.monotonic,
         stream_interval: float = 1.0,
         edit_interval: float = 1.5,
+        process_before_response: bool = False,
     ) -> None:
         self.bot = bot
         self.settings = settings
@@ -62,7 +64,9 @@ class SlackAdapter:
             client=self.client,
             # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
             signing_secret=settings.slack_signing_secret or "",
-            process_before_response=False,
+            # ``tallybot serve`` acks only once the message is stored (core.receipt): the
+            # listeners then run before bolt answers; they only spawn the work anyway.
+            process_before_response=process_before_response,
             logger=logging.getLogger("bots.slack.bolt"),
         )
         self._stream = stream
@@ -90,6 +94,9 @@ class SlackAdapter:
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(self._logged(work, name), name=f"slack-{name}")
+        current = receipt.current()
+        if current is not None:
+            current.track(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -167,6 +174,16 @@ class SlackAdapter:
             message = getattr(exc, "localized", None)
             detail = message(responder.lang or "en") if callable(message) else type(exc).__name__
             await responder.post(":warning: " + t("run_failed", responder.lang, message=detail))
+
+    async def deliver(self, key: str, events: AsyncIterator[Event]) -> None:
+        """Post ``events`` into the conversation of thread key ``key`` with no inbound event
+        to answer (a run recovered after a restart, a message picked up by another replica)."""
+        _, team, channel, thread_ts = (key.split(":", 3) + ["", "", ""])[:4]
+        place = Place(
+            key, channel, None if thread_ts == "dm" else thread_ts, is_dm_channel(channel)
+        )
+        lang = await thread_lang(self.bot, key)
+        await self.answer(self.responder(place, team=team, user=None, lang=lang), events)
 
     async def _remember_approval(self, event: ApprovalRequired, ts: str, place: Place) -> None:
         await approval.remember(self, event, ts, place)

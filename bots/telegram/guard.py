@@ -36,8 +36,13 @@ def build(adapter: Host) -> TypeHandler[Update, ContextTypes.DEFAULT_TYPE, None]
     """The guard handler (register in group -1)."""
 
     async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        first = await adapter.deliveries.first(str(update.update_id))
-        await adapter.offset.advance(update.update_id)
+        try:
+            first = await adapter.deliveries.first(str(update.update_id))
+            await adapter.offset.advance(update.update_id)
+        except Exception:
+            # Fail closed (issue 10): a guard that cannot check must not let the update on.
+            log.exception("the once-only check of update %s failed; refused", update.update_id)
+            raise ApplicationHandlerStop from None
         if not first:
             log.info("update %s was delivered again; ignored", update.update_id)
             raise ApplicationHandlerStop

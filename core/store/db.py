@@ -49,9 +49,19 @@ def _upgrade(sync_conn: sa.Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+# Any constant; every tallybot process takes the same one (issue 10).
+MIGRATION_LOCK = 7_310_442_019
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` on ``engine``'s database."""
+    """Apply migrations up to ``revision`` on ``engine``'s database.
+
+    On PostgreSQL a transaction-level advisory lock is taken first, so replicas starting
+    at once migrate one after the other (the second finds nothing left to do) instead of
+    racing on ``alembic_version``."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
 
 
@@ -63,3 +73,10 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(_read)
+
+
+def head_revision() -> str | None:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

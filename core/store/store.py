@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.store.base import StoreBase
 from core.store.bills import BillsRepo
 from core.store.files import FilesRepo
+from core.store.leases import LeasesRepo
 from core.store.platform import PlatformRepo
 from core.store.runs import RunsRepo
 from core.store.search import SearchRepo
@@ -13,5 +14,14 @@ from core.store.threads import ThreadsRepo
 
 # A new aggregate is one more mixin module under core/store/ and one more base here; StoreBase
 # stays last so every mixin sees the engine it sets.
-class Store(ThreadsRepo, RunsRepo, FilesRepo, PlatformRepo, BillsRepo, SearchRepo, StoreBase):
+class Store(
+    ThreadsRepo,
+    RunsRepo,
+    FilesRepo,
+    PlatformRepo,
+    BillsRepo,
+    SearchRepo,
+    LeasesRepo,  # issue 10
+    StoreBase,
+):
     """Async repository. Create with :meth:`open` (applies migrations)."""

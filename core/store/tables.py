@@ -269,3 +269,16 @@ kv = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
 )
+
+# --- issue 10: replicas ------------------------------------------------------------------
+# Named leases with an expiry: one run at a time per thread across processes
+# (``thread:<id>``), one Telegram poller per bot, in-flight deliveries. A holder renews its
+# leases while it lives (``replica`` is the process that holds it); a lapsed lease may be taken.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("replica", sa.String(60), nullable=False, index=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
