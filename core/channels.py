@@ -53,7 +53,10 @@ class ChannelState:
             name = "delivery:" + hashlib.sha256(name.encode()).hexdigest()
         owner = await replica.try_hold(name)
         if owner is None:
-            return False  # a live process is handling it right now
+            # A live process holds it but has not stored it yet; it may still die. Not a
+            # duplicate to drop: the receipt fails, so the platform delivers it again later.
+            await current.failed()
+            return False
 
         async def settle(ok: bool) -> None:
             if ok:

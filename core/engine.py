@@ -174,6 +174,12 @@ class Engine:
             yield StatusChanged(run.id, run.status)
         # Calls a crash or an approval left open are finished before the model is asked again.
         steps: AsyncIterator[Event | NextStep] = self.calls.finish_open(state)
+        last = run.steps[-1] if run.steps else None
+        if last and last.type == StepType.MESSAGE_CREATION and last.status == StepStatus.COMPLETED:
+            # A crash after the answer was stored, before the run completed: that answer is
+            # the run's (issue 10: delivered on recovery, not asked for again).
+            state.text.append(last.text)
+            steps = _completed()
         while True:
             next_step: NextStep = RunAgain()
             async for item in steps:
@@ -466,3 +472,7 @@ class Engine:
         for step in run.steps:
             if step.type == StepType.MESSAGE_CREATION and step.status == StepStatus.IN_PROGRESS:
                 await self.store.set_step_status(step, StepStatus.FAILED)
+
+
+async def _completed() -> AsyncIterator[Completed]:
+    yield Completed()

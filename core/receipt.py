@@ -8,7 +8,10 @@ database, :meth:`Receipt.failed` when storing it failed. The endpoint then answe
 * stored, or the work finished without anything to store (a command, a duplicate, a
   refusal): 200, and the once-only claims made for the delivery are made permanent;
 * storing failed (disk full, database down): 503, the claims are released, so the
-  platform's retry is handled instead of being dropped as a duplicate.
+  platform's retry is handled instead of being dropped as a duplicate;
+* not stored yet when the platform's deadline nears (an overloaded process): 503 as well.
+  The work goes on; the retry meets the live claim (503 again) or, once stored, a
+  duplicate (200). A person's next message is thus never taken before this one is stored.
 
 Without a receipt (Socket Mode, long polling, the console) nothing changes: claims are
 permanent at once, as before.
@@ -18,9 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 Settle = Callable[[bool], Awaitable[None]]
 
@@ -72,8 +78,9 @@ class Receipt:
         self._done.set()
 
     async def wait(self, within: float) -> bool:
-        """True unless storing failed. Waits for the outcome or for the work to end; past
-        ``within`` seconds the delivery counts as taken (the work goes on, its claim stays live)."""
+        """True when the delivery may be acknowledged: stored, or handled with nothing to
+        store. False when storing failed or is not done within ``within`` seconds (the work
+        goes on; the claim stays live until it settles)."""
         if self.ok is None and self._tasks:
             work = asyncio.gather(*self._tasks, return_exceptions=True)
             done = asyncio.ensure_future(self._done.wait())
@@ -84,6 +91,11 @@ class Receipt:
                 await done
             if work.done() and self.ok is None:
                 await self._settle(True)
+            elif self.ok is None:
+                # Not known to be stored: not acknowledged. The platform's retry finds the
+                # claim (live: 503 again; settled: a duplicate, 200), so nothing is lost.
+                log.warning("delivery not stored within %ss; asking for a retry", within)
+                return False
         elif self.ok is None:
             await self._settle(True)
         return self.ok is not False

@@ -75,7 +75,7 @@ class Replica:
         delay = self.poll
         while not await self.store.take_lease(name, owner, self.id, self.ttl):
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 1.0)  # waiting writers must not crowd the pool
         return owner
 
     async def release(self, name: str, owner: str) -> None:
