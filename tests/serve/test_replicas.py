@@ -63,7 +63,7 @@ class Sender:
                 ) as resp:
                     if resp.status == 200:
                         return
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             self.retries += 1
             await asyncio.sleep(0.1)
