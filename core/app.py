@@ -40,7 +40,7 @@ from core.channels import ChannelState
 from core.config import Settings
 from core.domain import FileRef, Run, RunStatus, Thread
 from core.engine import ACTIVE, Engine
-from core.errors import FileRejected, StoreUnavailable, UserError
+from core.errors import AlreadyHandled, FileRejected, StoreUnavailable, UserError
 from core.events import Event, Reply
 from core.files import FileIntake
 from core.i18n import detect_lang, t
@@ -282,8 +282,19 @@ class Tallybot:
             yield Reply(t("no_model", lang), kind="help")
             return
         # Persisted before the model is called: nothing a person sent is lost.
-        await self.store.add_message(thread.id, "user", text, file_ids=[f.id for f in attached])
         current = receipt.current()
+        try:
+            await self.store.add_message(
+                thread.id,
+                "user",
+                text,
+                file_ids=[f.id for f in attached],
+                processed=current.claims if current is not None else (),
+            )
+        except AlreadyHandled:
+            # Another process stored this delivery after our claim lapsed: a duplicate.
+            log.warning("delivery in %s was stored by another process; skipped", key)
+            return
         if current is not None:
             await current.stored()
         async with self._turn(thread.id):

@@ -59,10 +59,11 @@ class ChannelState:
             return False
 
         async def settle(ok: bool) -> None:
-            if ok:
+            if ok:  # already done if the message was stored with it; a no-op then
                 await self._store.mark_processed(source, key)
             await replica.release(name, owner)
 
+        current.claims.append((source, key))
         current.on_settle(settle)
         return True
 

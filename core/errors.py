@@ -20,7 +20,8 @@
     │   ├── MaxTurnsExceeded
     │   ├── RunExpired
     │   └── StoreUnavailable      the database refused a write (disk full, gone): try later
-    └── ConfigError               settings or assistant file invalid
+    ├── ConfigError               settings or assistant file invalid
+    └── AlreadyHandled            a delivery another process stored first
 
     IllegalTransition(RuntimeError)   a bug: a status change the table does not allow
 
@@ -137,3 +138,9 @@ class StoreUnavailable(RunError):
     """The database refused a read or write (disk full, file gone, server down)."""
 
     code = "store_error"
+
+
+class AlreadyHandled(TallybotError):
+    """An inbound delivery was stored by another process first (a lapsed claim)."""
+
+    code = "already_handled"

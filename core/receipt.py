@@ -46,6 +46,9 @@ class Receipt:
         self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[object]] = []
         self._settlers: list[Settle] = []
+        # Deliveries ``(source, key)`` claimed for this receipt: recorded as handled in the
+        # transaction that stores the message.
+        self.claims: list[tuple[str, str]] = []
 
     def __enter__(self) -> Receipt:
         self._token = _CURRENT.set(self)

@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.channel import ApprovalRecords, thread_lang
+from bots.channel import ApprovalRecords, ApprovalTokens, thread_lang
 from core import receipt
 from core.app import Tallybot
 from core.config import Settings
@@ -78,6 +78,7 @@ class SlackAdapter:
         self.stats: Counter[str] = Counter()  # received / duplicate / refused / handled
         self.guard = Guard(bot, settings, self.client, self.stats)
         self.approvals = ApprovalRecords(bot, "slack")
+        self.tokens = ApprovalTokens(bot, "slack", settings.admins)
         self._register()
         bot.on_expired(self._on_expired)
 
@@ -161,6 +162,7 @@ class SlackAdapter:
             clock=self._clock,
             stream_interval=self._stream_interval,
             edit_interval=self._edit_interval,
+            tokens=self.tokens,
         )
 
     async def answer(self, responder: Responder, events: AsyncIterator[Event]) -> None:

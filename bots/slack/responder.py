@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bots.channel import ApprovalTokens
 from bots.render import Throttle, split_text
 from core.domain import RunStatus
 from core.events import (
@@ -64,8 +65,10 @@ class Responder:
         clock: Clock = time.monotonic,
         stream_interval: float = 1.0,
         edit_interval: float = 1.5,
+        tokens: ApprovalTokens | None = None,
     ) -> None:
         self.client = client
+        self.tokens = tokens
         self.place = place
         self.team = team
         self.user = user
@@ -263,7 +266,11 @@ class Responder:
 
     async def _ask_approval(self, event: ApprovalRequired) -> None:
         summaries = [c.summary or c.name for c in event.calls]
-        blocks = approval_blocks(event.run_id, summaries, event.expires_at, self.lang)
+        value = event.run_id
+        if self.tokens is not None:  # the buttons carry a single-use token, not the run id
+            requester = f"slack:{self.user}" if self.user else None
+            value = await self.tokens.issue(event.run_id, requester, self.place.channel)
+        blocks = approval_blocks(value, summaries, event.expires_at, self.lang)
         fallback = " / ".join(summaries)
         ts = await self.post(fallback[:MESSAGE_LIMIT], blocks=blocks)
         if ts and self.on_approval is not None:

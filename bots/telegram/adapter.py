@@ -30,7 +30,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bots.channel import Allowlist, Deliveries, thread_lang
+from bots.channel import Allowlist, ApprovalTokens, Deliveries, thread_lang
 from bots.render import Throttle
 from bots.telegram import approval, documents, guard, menu, message
 from bots.telegram.addressing import is_addressed, topic_of
@@ -106,6 +106,7 @@ class TelegramAdapter:
         self.deliveries = Deliveries(tallybot, self.source)
         self.offset = Offset(tallybot, f"{self.source}:offset")
         self.approvals = ApprovalBook(tallybot, self.source)
+        self.tokens = ApprovalTokens(tallybot, self.source, settings.admins)
         self.application.add_handler(guard.build(self), group=-1)
         self.application.add_handler(message.build(self))
         self.application.add_handler(approval.build(self))
