@@ -107,6 +107,9 @@ class SlackAdapter:
         except Exception:  # one bad delivery must not take the app down
             self.stats["failed"] += 1
             log.exception("slack %s handler failed", name)
+            current = receipt.current()
+            if current is not None:  # not stored: not acknowledged, so Slack retries
+                await current.failed()
 
     async def idle(self) -> None:
         """Wait until every delivery received so far is fully handled."""

@@ -36,6 +36,7 @@ from bots.telegram import approval, documents, guard, menu, message
 from bots.telegram.addressing import is_addressed, topic_of
 from bots.telegram.records import ApprovalBook, Offset
 from bots.telegram.responder import Responder
+from core import receipt
 from core.errors import ConfigError
 from core.events import Event
 from core.i18n import lang_from_locale, t
@@ -217,6 +218,9 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the person something went wrong, in their language."""
         log.error("error while handling a Telegram update", exc_info=context.error)
+        current = receipt.current()
+        if current is not None:  # a webhook update not stored is not acknowledged
+            await current.failed()
         if not isinstance(update, Update) or update.effective_chat is None:
             return
         user = update.effective_user

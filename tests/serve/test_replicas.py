@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,7 @@ async def test_two_replicas_one_killed(tmp_path: Path) -> None:
     await slack.start()
     model = echo_model(delay=0.05)
     started = time.monotonic()
+    replicas: list[Replica] = []
     try:
         async with FakeBotAPI() as tg, model, pg_database() as db_url:
             env = base_env(
@@ -197,6 +200,10 @@ async def test_two_replicas_one_killed(tmp_path: Path) -> None:
             codes = [r.terminate() for r in replicas]
     finally:
         await slack.stop()
+        keep = os.environ.get("SERVE_TEST_KEEP_LOGS")
+        if keep:
+            for r in replicas:
+                shutil.copy(r.log, Path(keep) / f"{r.name}.log")
     elapsed = time.monotonic() - started
 
     # Every message stored once, answered by exactly one completed run, nothing live.
