@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     # SIGTERM: stop taking events, let runs finish this long, leave the rest recoverable.
     shutdown_grace: float = 20.0
     # Runs at once per process; the rest wait in order. The default leaves room in
-    # SQLAlchemy's default pool (5 + 10 overflow) for the deliveries being stored meanwhile.
+    # database pool (10 + 10 overflow, core/store/db.py) for the deliveries being stored.
     max_concurrent_runs: int = 8
     # Channel-qualified ids (slack:U123, telegram:42) who may answer anyone's approval.
     admins: CsvList = Field(default_factory=list)

@@ -135,9 +135,19 @@ class IllegalTransition(RuntimeError):
 
 
 class StoreUnavailable(RunError):
-    """The database refused a read or write (disk full, file gone, server down)."""
+    """The database refused a read or write (disk full, file gone, server down).
+
+    ``message`` (and ``last_error``) keep the technical detail for the operator; a person is
+    told only that saving failed and to try again later."""
 
     code = "store_error"
+
+    def localized(self, lang: str) -> str:
+        if lang == "zh":
+            return "暂时无法保存（存储出现问题），请过几分钟再试。"
+        return (
+            "I could not save that right now (storage problem). Please try again in a few minutes."
+        )
 
 
 class AlreadyHandled(TallybotError):

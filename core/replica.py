@@ -38,6 +38,7 @@ class Replica:
         self.poll = poll
         self.id = f"{socket.gethostname()[:30]}:{os.getpid()}:{new_id('r')[-8:]}"
         self._task: asyncio.Task[None] | None = None
+        self._beat: Store | None = None
 
     def token(self) -> str:
         """A fresh owner token: each hold is its own owner, even within this process."""
@@ -47,6 +48,16 @@ class Replica:
         if self._task is None:
             self._task = asyncio.create_task(self._renew_loop(), name="tallybot-leases")
 
+    async def _beat_store(self) -> Store:
+        # Renewals use a connection of their own: when runs exhaust the shared pool, a
+        # heartbeat queued behind them would let live leases lapse.
+        if self._beat is None:
+            from core.store import Store
+
+            url = self.store.engine.url.render_as_string(hide_password=False)
+            self._beat = await Store.open(url, migrate=False)
+        return self._beat
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -55,12 +66,16 @@ class Replica:
             self._task = None
         with contextlib.suppress(Exception):
             await self.store.release_replica(self.id)
+        if self._beat is not None:
+            await self._beat.close()
+            self._beat = None
 
     async def _renew_loop(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                await self.store.renew_leases(self.id, self.ttl)
+                beat = await self._beat_store()
+                await beat.renew_leases(self.id, self.ttl)
             except Exception:  # the next beat may succeed; leases last ``ttl``
                 log.exception("renewing leases failed")
 

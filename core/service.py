@@ -170,6 +170,11 @@ class Service:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def idle(self) -> None:
+        """Wait until every thread picked up so far is answered (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def _sweep_loop(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)

@@ -32,7 +32,8 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # Issue 10: room for TALLYBOT_MAX_CONCURRENT_RUNS runs plus the deliveries being stored.
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def alembic_config(url: str | None = None) -> Config:

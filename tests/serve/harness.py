@@ -211,8 +211,8 @@ def base_env(
         "TALLYBOT_MODEL": "fake-model",
         "TALLYBOT_MODEL_API": "chat",
         "TALLYBOT_MODEL_MAX_RETRIES": "0",
-        "TALLYBOT_LEASE_SECONDS": "3",
-        "TALLYBOT_REQUEUE_AFTER": "4",
+        "TALLYBOT_LEASE_SECONDS": "5",
+        "TALLYBOT_REQUEUE_AFTER": "6",
         "TALLYBOT_SHUTDOWN_GRACE": "10",
     }
     if slack_url:
