@@ -5,6 +5,7 @@
 * :class:`ApprovalRecords` -- where a run's approve / deny buttons are, persisted so buttons
   still work after a restart; :meth:`ApprovalRecords.claim` hands a record out only once.
 * :class:`ApprovalTokens` -- single-use button tokens bound to the requester and the chat.
+* :class:`AnswerAnchors` -- the message a run's answer is written into, across restarts.
 * :func:`thread_lang` -- the language a conversation was last answered in.
 * :data:`PLATFORMS` / :func:`platform_cli` -- the platforms ``tallybot`` offers as sub-commands.
 
@@ -161,3 +162,21 @@ class ApprovalTokens:
         if raw:
             record = json.loads(raw) | {"used": True}
             await self._bot.channels.put(self._key(token), json.dumps(record))
+
+
+class AnswerAnchors:
+    """Where a run's answer is being written (a platform message id), kept until a restart:
+    a run recovered after a crash goes on in that message instead of answering twice."""
+
+    def __init__(self, bot: Tallybot, prefix: str) -> None:
+        self._bot = bot
+        self._prefix = prefix
+
+    def _key(self, run_id: str, place: str) -> str:
+        return f"{self._prefix}:answer:{place}:{run_id}"
+
+    async def put(self, run_id: str, place: str, message: str) -> None:
+        await self._bot.channels.put(self._key(run_id, place), message)
+
+    async def get(self, run_id: str, place: str) -> str | None:
+        return await self._bot.channels.get(self._key(run_id, place)) or None

@@ -25,8 +25,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from core.admission import Admission
-from core.domain import RunStatus, Thread, utcnow
-from core.events import Event
+from core.domain import Run, RunStatus, Thread, utcnow
+from core.errors import StoreUnavailable
+from core.events import Event, RunFinished
+from core.i18n import t
 from core.metrics import Metrics
 from core.replica import Replica
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, AsyncIterator[Event]], Awaitable[None]]
 ORPHANS = (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.CANCELLING)
+OUTBOX = "outbox:"
 
 
 class Bot(Protocol):
@@ -67,6 +70,7 @@ class Service:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self.accepting = True
+        self._pending: set[str] = set()  # runs whose answer this process is delivering
 
     # --- delivery ------------------------------------------------------------------------
 
@@ -120,8 +124,57 @@ class Service:
                 thread.key, self.watch(self.bot.engine.execute(run, thread, _lang(thread)))
             )
 
-    def watch(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
-        return self.metrics.watch(events)
+    async def watch(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """Metrics, and the outbox: a run is ``pending`` from its first status change until
+        the channel has taken its :class:`RunFinished` (asked for the next event), so a run
+        that finished in a process killed before its answer went out is delivered by the
+        sweep (:meth:`_deliver_finished`)."""
+        store = self.bot.store
+        async for event in self.metrics.watch(events):
+            run_id = getattr(event, "run_id", None)
+            if run_id and run_id not in self._pending and not isinstance(event, RunFinished):
+                self._pending.add(run_id)
+                await store.kv_set(f"{OUTBOX}{run_id}", "pending")
+            yield event
+            if isinstance(event, RunFinished):
+                await store.kv_set(f"{OUTBOX}{event.run_id}", "")
+                self._pending.discard(event.run_id)
+
+    async def _deliver_finished(self, live: set[str]) -> None:
+        """Runs that finished while their answer was still undelivered (the process died)."""
+        store = self.bot.store
+        for key in await store.kv_pending(OUTBOX, "pending"):
+            run_id = key.removeprefix(OUTBOX)
+            if run_id in self._pending:
+                continue  # this process is delivering it right now
+            run = await store.get_run(run_id, with_steps=False)
+            if not run.status.terminal:
+                continue  # still running somewhere, or an orphan the sweep adopts
+            if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED) or (
+                f"thread:{run.thread_id}" in live
+            ):
+                if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+                    await store.kv_set(key, "")
+                continue
+            thread = await store.get_thread(run.thread_id)
+            log.info("delivering the answer of run %s that a stopped process finished", run.id)
+            await self.deliver(thread.key, self._finished_events(run, thread))
+            await store.kv_set(key, "")
+
+    async def _finished_events(self, run: Run, thread: Thread) -> AsyncIterator[Event]:
+        lang = _lang(thread)
+        if run.status == RunStatus.COMPLETED:
+            said = await self.bot.store.list_messages(thread.id, role="assistant")
+            text = "\n\n".join(m.text for m in said if m.run_id == run.id)
+        else:
+            error = (
+                StoreUnavailable("")
+                if (run.last_error or {}).get("code") == "store_error"
+                else None
+            )
+            detail = error.localized(lang) if error else (run.last_error or {}).get("message", "")
+            text = t("run_failed", lang, message=detail)
+        yield RunFinished(run.id, run.status, text, last_error=run.last_error)
 
     # --- sweep and recovery --------------------------------------------------------------
 
@@ -131,9 +184,10 @@ class Service:
         age = self.bot.settings.requeue_after if min_age is None else min_age
         candidates = set(await store.unanswered_threads(utcnow() - timedelta(seconds=age)))
         candidates.update(r.thread_id for r in await store.list_runs(statuses=ORPHANS))
+        live = set(await store.live_leases("thread:"))
+        await self._deliver_finished(live)
         if not candidates:
             return 0
-        live = await store.live_leases("thread:")
         started = 0
         for thread_id in sorted(candidates):
             if f"thread:{thread_id}" in live or self.bot.thread_lock(thread_id).locked():

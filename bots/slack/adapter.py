@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.channel import ApprovalRecords, ApprovalTokens, thread_lang
+from bots.channel import AnswerAnchors, ApprovalRecords, ApprovalTokens, thread_lang
 from core import receipt
 from core.app import Tallybot
 from core.config import Settings
@@ -79,6 +79,7 @@ class SlackAdapter:
         self.guard = Guard(bot, settings, self.client, self.stats)
         self.approvals = ApprovalRecords(bot, "slack")
         self.tokens = ApprovalTokens(bot, "slack", settings.admins)
+        self.anchors = AnswerAnchors(bot, "slack")
         self._register()
         bot.on_expired(self._on_expired)
 
@@ -166,6 +167,7 @@ class SlackAdapter:
             stream_interval=self._stream_interval,
             edit_interval=self._edit_interval,
             tokens=self.tokens,
+            anchors=self.anchors,
         )
 
     async def answer(self, responder: Responder, events: AsyncIterator[Event]) -> None:

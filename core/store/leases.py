@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.domain import utcnow
-from core.store.tables import leases, messages, processed_events, runs
+from core.store.tables import kv, leases, messages, processed_events, runs
 
 
 class LeasesRepo:
@@ -143,3 +143,13 @@ class LeasesRepo:
                 )
             ).first()
         return row is not None
+
+    async def kv_pending(self, prefix: str, value: str) -> list[str]:
+        """Keys under ``prefix`` whose value is ``value`` (the serve outbox)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(kv.c.key).where(
+                    kv.c.key.startswith(prefix, autoescape=True), kv.c.value == value
+                )
+            )
+            return list(rows.scalars())
