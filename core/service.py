@@ -139,6 +139,8 @@ class Service:
             if isinstance(event, RunFinished):
                 await store.kv_set(f"{OUTBOX}{event.run_id}", "")
                 self._pending.discard(event.run_id)
+                run = await store.get_run(event.run_id, with_steps=False)
+                self.metrics.count_usage({}, run.usage)
 
     async def _deliver_finished(self, live: set[str]) -> None:
         """Runs that finished while their answer was still undelivered (the process died)."""

@@ -174,7 +174,10 @@ class SlackAdapter:
         """Render ``events``; a failure other than Slack's own is told to the person."""
         try:
             await responder.run(events)
-        except SlackApiError:
+        except SlackApiError as exc:
+            if self.bot.service is not None:
+                method = str(getattr(exc.response, "api_url", "") or "").rsplit("/", 1)[-1]
+                self.bot.service.metrics.platform_errors.labels("slack", method or "?").inc()
             raise  # Slack itself failed; nothing more can be said there
         except Exception as exc:
             log.exception("answering in %s failed", responder.place.key)

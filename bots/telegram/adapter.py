@@ -218,6 +218,9 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the person something went wrong, in their language."""
         log.error("error while handling a Telegram update", exc_info=context.error)
+        service = self.tallybot.service
+        if service is not None and isinstance(context.error, TelegramError):
+            service.metrics.platform_errors.labels("telegram", "update").inc()
         current = receipt.current()
         if current is not None:  # a webhook update not stored is not acknowledged
             await current.failed()
