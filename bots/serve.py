@@ -132,6 +132,7 @@ async def _serve(
     bot = await Tallybot.open(settings, recover=False)
     service = bot.service = Service(bot)
     health = Health(bot)
+    service.store_problem = health.file_problem
     closers: list[Any] = []
     runner: web.AppRunner | None = None
     try:

@@ -260,6 +260,9 @@ class Tallybot:
         lang: str | None = None,
         user: str | None = None,
     ) -> AsyncIterator[Event]:
+        problem = self.service.store_problem() if self.service is not None else None
+        if problem:  # never write to a database file that is no longer there
+            raise StoreUnavailable(problem)
         existing = await self.store.thread_by_key(key)
         lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
         thread = await self.thread(key, lang=lang)

@@ -88,6 +88,10 @@ class Health:
     def add_channel(self, name: str, check: ChannelCheck) -> None:
         self.channels[name] = check
 
+    def file_problem(self) -> str | None:
+        """Why the SQLite file cannot be trusted any more (deleted, replaced), or None."""
+        return self._file_problem()
+
     def _file_problem(self) -> str | None:
         path = sqlite_path(self.bot.settings.db_url)
         if path is None or self._inode is None:

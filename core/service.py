@@ -71,6 +71,8 @@ class Service:
         self._sweeper: asyncio.Task[None] | None = None
         self.accepting = True
         self._pending: set[str] = set()  # runs whose answer this process is delivering
+        # Set by the server: why the store must not be written (a deleted SQLite file), or None.
+        self.store_problem: Callable[[], str | None] = lambda: None
 
     # --- delivery ------------------------------------------------------------------------
 

@@ -85,6 +85,7 @@ async def served(serve_settings: Settings, fake: FakeSlack) -> AsyncIterator[Ser
     adapter = SlackAdapter(bot, serve_settings, process_before_response=True)
     service.on_deliver("slack", adapter.deliver)
     health = Health(bot)
+    service.store_problem = health.file_problem
     runner = web.AppRunner(build_app(bot, health, slack=adapter))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -62,6 +62,10 @@ async def test_readyz_fails_when_the_sqlite_file_disappears(
     assert status == 503
     assert "was deleted" in json.loads(body)["checks"]["database"]
     assert any("was deleted" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+    # And nothing is written to the unlinked file: the delivery is refused for a retry.
+    served.model.add(text("never"))
+    assert await served.post_event(p.message("still there?")) == 503
+    assert not served.model.requests
 
 
 def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
