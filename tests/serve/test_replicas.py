@@ -95,6 +95,29 @@ async def _thread(sender: Sender, tg: FakeBotAPI, n: int, update_ids: Any) -> No
             await sender.send("/telegram/webhook", json.dumps(update), headers)
 
 
+async def _held_by(db_url: str, pid: int) -> tuple[int, int]:
+    """(threads whose lease the killed process held, deliveries it had claimed)."""
+    engine = create_async_engine(db_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            names = (
+                (
+                    await conn.execute(
+                        sa.text("SELECT name FROM leases WHERE replica LIKE :p"),
+                        {"p": f"%:{pid}:%"},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        await engine.dispose()
+    return (
+        sum(1 for n in names if n.startswith("thread:")),
+        sum(1 for n in names if n.startswith("delivery:")),
+    )
+
+
 def _acks(texts: list[str]) -> list[str]:
     found: list[str] = []
     for text in texts:
@@ -190,8 +213,11 @@ async def test_two_replicas_one_killed(tmp_path: Path) -> None:
                 ]
                 while len(model.requests) < 60:
                     await asyncio.sleep(0.05)
+                assert replicas[1].proc is not None
+                pid = replicas[1].proc.pid
                 replicas[1].kill()
                 killed_at = len(model.requests)
+                held = await _held_by(db_url, pid)
                 await asyncio.sleep(1.0)
                 replicas[1].start()
                 await replicas[1].ready()
@@ -230,6 +256,7 @@ async def test_two_replicas_one_killed(tmp_path: Path) -> None:
     print(
         f"\nacceptance: {THREADS * PER_THREAD} messages, {THREADS} threads, "
         f"{len(result['runs'])} runs, {len(model.requests)} model requests, killed replica b "
-        f"after {killed_at} model requests, {sender.retries} redeliveries, "
+        f"after {killed_at} model requests (holding {held[0]} threads and {held[1]} unstored "
+        f"deliveries), {sender.retries} redeliveries, "
         f"{count} bill revisions, {elapsed:.1f}s"
     )
