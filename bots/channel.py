@@ -4,6 +4,8 @@
 * :class:`Deliveries` -- once-only delivery: a platform's redelivery of an event is a no-op.
 * :class:`ApprovalRecords` -- where a run's approve / deny buttons are, persisted so buttons
   still work after a restart; :meth:`ApprovalRecords.claim` hands a record out only once.
+* :class:`ApprovalTokens` -- single-use button tokens bound to the requester and the chat.
+* :class:`AnswerAnchors` -- the message a run's answer is written into, across restarts.
 * :func:`thread_lang` -- the language a conversation was last answered in.
 * :data:`PLATFORMS` / :func:`platform_cli` -- the platforms ``tallybot`` offers as sub-commands.
 
@@ -14,6 +16,7 @@ store. This module imports no platform SDK, so the CLI can load it for ``--help`
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Mapping
 from importlib import import_module
 from types import ModuleType
@@ -112,3 +115,68 @@ async def thread_lang(bot: Tallybot, key: str | None) -> str | None:
         return None
     thread = await bot.channels.thread(key)
     return thread.lang if thread else None
+
+
+class ApprovalTokens:
+    """Single-use random tokens for approval buttons, bound to a person and a chat (issue 10).
+
+    A button carries a token, never the run id: :meth:`issue` records who asked (the person
+    whose message started the run, a channel-qualified id such as ``slack:U123``) and where
+    (the chat the buttons are in). :meth:`check` lets only that person -- or an admin
+    (``TALLYBOT_ADMINS``) -- answer, and only in that chat; :meth:`spend` makes it used.
+    """
+
+    def __init__(self, bot: Tallybot, prefix: str, admins: Iterable[str] = ()) -> None:
+        self._bot = bot
+        self._prefix = prefix
+        self.admins = {a.strip() for a in admins if a.strip()}
+
+    def _key(self, token: str) -> str:
+        return f"{self._prefix}:approval-token:{token}"
+
+    async def issue(self, run_id: str, requester: str | None, place: str) -> str:
+        """A fresh token for the buttons of ``run_id`` in ``place``."""
+        token = secrets.token_urlsafe(12)
+        record = {"run_id": run_id, "requester": requester, "place": place}
+        await self._bot.channels.put(self._key(token), json.dumps(record))
+        return token
+
+    async def check(self, token: str, actor: str, place: str) -> tuple[str | None, str]:
+        """``(run_id, "ok")`` when ``actor`` may answer here, ``(run_id, "used")`` when the
+        token was spent already (the caller says "already answered"); else ``(None, reason)``
+        with reason ``unknown`` (forged) or ``not_yours`` (someone else, or another chat)."""
+        raw = await self._bot.channels.get(self._key(token))
+        if not raw:
+            return None, "unknown"
+        record = json.loads(raw)
+        if str(record.get("place")) != str(place):
+            return None, "not_yours"
+        requester = record.get("requester")
+        if requester is not None and actor != requester and actor not in self.admins:
+            return None, "not_yours"
+        return str(record["run_id"]), "used" if record.get("used") else "ok"
+
+    async def spend(self, token: str) -> None:
+        """Use the token up: later taps are told it was answered, and change nothing."""
+        raw = await self._bot.channels.get(self._key(token))
+        if raw:
+            record = json.loads(raw) | {"used": True}
+            await self._bot.channels.put(self._key(token), json.dumps(record))
+
+
+class AnswerAnchors:
+    """Where a run's answer is being written (a platform message id), kept until a restart:
+    a run recovered after a crash goes on in that message instead of answering twice."""
+
+    def __init__(self, bot: Tallybot, prefix: str) -> None:
+        self._bot = bot
+        self._prefix = prefix
+
+    def _key(self, run_id: str, place: str) -> str:
+        return f"{self._prefix}:answer:{place}:{run_id}"
+
+    async def put(self, run_id: str, place: str, message: str) -> None:
+        await self._bot.channels.put(self._key(run_id, place), message)
+
+    async def get(self, run_id: str, place: str) -> str | None:
+        return await self._bot.channels.get(self._key(run_id, place)) or None

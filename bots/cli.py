@@ -6,6 +6,7 @@
     tallybot db upgrade
     tallybot slack [--port N]
     tallybot telegram [--port N]
+    tallybot serve [--port N] [--host H]
     tallybot api [--host H] [--port N]
     tallybot keys create [--project P] [--name N] | list [--json] | revoke KEY_ID
 
@@ -285,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = platform_cli(name)
         if module is not None:
             module.add_parser(sub)
+    _add_serve(sub)
     return parser
 
 
@@ -309,6 +311,13 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     return await keys(settings, args)
 
 
+def _add_serve(sub: Any) -> None:
+    """``tallybot serve`` (issue 10): every configured channel in one process."""
+    from bots import serve
+
+    serve.add_parser(sub)
+
+
 _HANDLERS = {"chat": _chat, "bills": _bills, "runs": _runs, "db": _db, "api": _api, "keys": _keys}
 
 
@@ -330,6 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"invalid settings: {exc}", EXIT_USAGE)
     try:
         handler = _HANDLERS.get(args.command)
+        if args.command == "serve":
+            from bots import serve
+
+            return serve.run(args)
         if handler is None:
             module = platform_cli(args.command)
             assert module is not None  # argparse only offers the platforms that loaded

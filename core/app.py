@@ -30,9 +30,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core import commands
+from core import commands, receipt
 from core.assistant import AssistantSpec, load_assistant
 from core.bills import Ledger
 from core.bills.sales_file import read_sales_items
@@ -40,7 +40,7 @@ from core.channels import ChannelState
 from core.config import Settings
 from core.domain import FileRef, Run, RunStatus, Thread
 from core.engine import ACTIVE, Engine
-from core.errors import FileRejected, UserError
+from core.errors import AlreadyHandled, FileRejected, StoreUnavailable, UserError
 from core.events import Event, Reply
 from core.files import FileIntake
 from core.i18n import detect_lang, t
@@ -49,6 +49,9 @@ from core.store import Store
 from core.tools import registry
 from core.tools.base import ToolRegistry
 from core.tools.code_interpreter.mode import OFF_NOTE
+
+if TYPE_CHECKING:
+    from core.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,8 @@ class Tallybot:
         self._background: asyncio.Task[None] | None = None
         self.recovery: list[asyncio.Task[None]] = []
         self._warm_up: list[asyncio.Task[None]] = []
+        # Set by ``tallybot serve`` (issue 10): leases across replicas, admission, metrics.
+        self.service: Service | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -175,6 +180,20 @@ class Tallybot:
         """The lock that serialises runs of one thread (for channels that drive the engine)."""
         return self._lock(thread_id)
 
+    @contextlib.asynccontextmanager
+    async def _turn(self, thread_id: str) -> AsyncIterator[None]:
+        """The thread's lock; when serving, also its lease across processes and a run slot."""
+        async with self._lock(thread_id):
+            if self.service is None:
+                yield
+                return
+            thread = await self.store.get_thread(thread_id)
+            async with self.service.turn(thread):
+                yield
+
+    def _watch(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        return events if self.service is None else self.service.watch(events)
+
     # --- threads and files ---------------------------------------------------------------
 
     async def thread(self, key: str, *, lang: str | None = None) -> Thread:
@@ -217,7 +236,36 @@ class Tallybot:
         lang: str | None = None,
         user: str | None = None,
     ) -> AsyncIterator[Event]:
-        """Answer one inbound message: attach files, run a command or a model run."""
+        """Answer one inbound message: attach files, run a command or a model run.
+
+        When the store refuses (disk full, database gone) the person is told to try again
+        later and the delivery's receipt (:mod:`core.receipt`) fails, so it is not
+        acknowledged as handled."""
+        try:
+            async for event in self._handle(key, text, files=files, lang=lang, user=user):
+                yield event
+        except Exception as exc:
+            if not _store_error(exc):
+                raise
+            log.exception("the store failed while handling a message in %s", key)
+            current = receipt.current()
+            if current is not None:
+                await current.failed()
+            msg = t("store_unavailable", lang or detect_lang(text))
+            yield Reply(t("run_failed", lang or detect_lang(text), message=msg), kind="error")
+
+    async def _handle(
+        self,
+        key: str,
+        text: str,
+        *,
+        files: Sequence[Incoming] = (),
+        lang: str | None = None,
+        user: str | None = None,
+    ) -> AsyncIterator[Event]:
+        problem = self.service.store_problem() if self.service is not None else None
+        if problem:  # never write to a database file that is no longer there
+            raise StoreUnavailable(problem)
         existing = await self.store.thread_by_key(key)
         lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
         thread = await self.thread(key, lang=lang)
@@ -240,8 +288,22 @@ class Tallybot:
             yield Reply(t("no_model", lang), kind="help")
             return
         # Persisted before the model is called: nothing a person sent is lost.
-        await self.store.add_message(thread.id, "user", text, file_ids=[f.id for f in attached])
-        async with self._lock(thread.id):
+        current = receipt.current()
+        try:
+            await self.store.add_message(
+                thread.id,
+                "user",
+                text,
+                file_ids=[f.id for f in attached],
+                processed=current.claims if current is not None else (),
+            )
+        except AlreadyHandled:
+            # Another process stored this delivery after our claim lapsed: a duplicate.
+            log.warning("delivery in %s was stored by another process; skipped", key)
+            return
+        if current is not None:
+            await current.stored()
+        async with self._turn(thread.id):
             waiting = await self.active_run(thread.id)
             if waiting is not None and waiting.status == RunStatus.REQUIRES_ACTION:
                 await self._withdraw(waiting)
@@ -249,7 +311,7 @@ class Tallybot:
             run = await self.engine.create_run(thread)
             if run is None:
                 return  # an earlier run already answered this message together with others
-            async for event in self.engine.execute(run, thread, lang):
+            async for event in self._watch(self.engine.execute(run, thread, lang)):
                 yield event
 
     async def submit_tool_outputs(
@@ -259,8 +321,9 @@ class Tallybot:
         run = await self.store.get_run(run_id, with_steps=False)
         thread = await self.store.get_thread(run.thread_id)
         lang = lang or thread.lang or "en"
-        async with self._lock(thread.id):
-            async for event in self.engine.submit_tool_outputs(run_id, decisions, thread, lang):
+        async with self._turn(thread.id):
+            events = self.engine.submit_tool_outputs(run_id, decisions, thread, lang)
+            async for event in self._watch(events):
                 yield event
 
     async def cancel(self, key: str) -> bool:
@@ -356,4 +419,13 @@ class Tallybot:
     @cached_property
     def channels(self) -> ChannelState:
         """Once-only deliveries, persisted records and thread lookups for chat platforms."""
-        return ChannelState(self.store)
+        return ChannelState(
+            self.store, lambda: self.service.replica if self.service is not None else None
+        )
+
+
+def _store_error(exc: BaseException) -> bool:
+    """SQLAlchemy and OS errors (disk full, file gone): the store, not the person's input."""
+    return isinstance(exc, (StoreUnavailable, OSError)) or type(exc).__module__.startswith(
+        "sqlalchemy"
+    )

@@ -111,11 +111,25 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # --- issue 10: one server, replicas ------------------------------------------------------
+    # SIGTERM: stop taking events, let runs finish this long, leave the rest recoverable.
+    shutdown_grace: float = 20.0
+    # Runs at once per process; the rest wait in order. The default leaves room in
+    # database pool (10 + 10 overflow, core/store/db.py) for the deliveries being stored.
+    max_concurrent_runs: int = 8
+    # Channel-qualified ids (slack:U123, telegram:42) who may answer anyone's approval.
+    admins: CsvList = Field(default_factory=list)
+    # A replica's leases (one run per thread, the Telegram poller) lapse this long after it dies.
+    lease_seconds: float = 10.0
+    # A stored message nobody answered for this long is picked up by any replica.
+    requeue_after: float = 15.0
+
     @field_validator(
         "slack_allowed_users",
         "slack_allowed_teams",
         "telegram_allowed_users",
         "telegram_allowed_chats",
+        "admins",
         mode="before",
     )
     @classmethod

@@ -41,7 +41,14 @@ from core.domain import (
     new_id,
     utcnow,
 )
-from core.errors import IllegalTransition, MaxTurnsExceeded, ModelError, NotFound, RunError
+from core.errors import (
+    IllegalTransition,
+    MaxTurnsExceeded,
+    ModelError,
+    NotFound,
+    RunError,
+    StoreUnavailable,
+)
 from core.events import (
     Event,
     Reply,
@@ -61,7 +68,15 @@ from core.prompt import Prompt
 from core.store import Store
 from core.tool_calls import ToolCalls
 from core.tools.base import ToolRegistry
-from core.turn import AwaitingApproval, Completed, NextStep, RunAgain, RunCancelled, RunState
+from core.turn import (
+    AwaitingApproval,
+    Completed,
+    NextStep,
+    RunAgain,
+    RunCancelled,
+    RunState,
+    stream_until,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +111,8 @@ class Engine:
         self.tools = tools
         self.assistant = assistant
         self._cancel: dict[str, asyncio.Event] = {}
+        # Runs that broke while the store refused writes: failed once it is writable again.
+        self.unsettled: dict[str, dict[str, str]] = {}
 
     def derive(self, tools: ToolRegistry, assistant: AssistantSpec) -> Engine:
         """The same engine with one run's own tools and instructions (the Assistants API).
@@ -155,6 +172,10 @@ class Engine:
         except (ModelError, RunError) as exc:
             async for event in self._fail(run, exc, lang, state.bills, state.text):
                 yield event
+        except Exception as exc:  # issue 10: the store (or a bug) broke the run mid-way
+            log.exception("run %s broke", run.id)
+            async for event in self._fail_broken(run, exc, lang):
+                yield event
         except asyncio.CancelledError:
             # The task itself was cancelled (Ctrl-C, shutdown): record it, then let it go.
             with contextlib.suppress(Exception):
@@ -176,6 +197,12 @@ class Engine:
             yield StatusChanged(run.id, run.status)
         # Calls a crash or an approval left open are finished before the model is asked again.
         steps: AsyncIterator[Event | NextStep] = self.calls.finish_open(state)
+        last = run.steps[-1] if run.steps else None
+        if last and last.type == StepType.MESSAGE_CREATION and last.status == StepStatus.COMPLETED:
+            # A crash after the answer was stored, before the run completed: that answer is
+            # the run's (issue 10: delivered on recovery, not asked for again).
+            state.text.append(last.text)
+            steps = _completed()
         while True:
             next_step: NextStep = RunAgain()
             async for item in steps:
@@ -234,7 +261,7 @@ class Engine:
         message_step: RunStep | None = None
         parts: list[str] = []
         try:
-            async for mevent in self._stream(request, state.cancel):
+            async for mevent in stream_until(self._require_model(), request, state.cancel):
                 match mevent:
                     case ModelTextDelta(text=delta):
                         if message_step is None:
@@ -270,31 +297,9 @@ class Engine:
                 )
                 state.text.append(text)
 
-    async def _stream(self, request: ModelRequest, cancel: asyncio.Event) -> AsyncIterator:  # type: ignore[type-arg]
-        """The model's events until done, or until ``cancel`` is set (then the stream closes)."""
+    def _require_model(self) -> Model:
         assert self.model is not None
-        agen = self.model.stream(request)
-        waiter = asyncio.ensure_future(cancel.wait())
-        try:
-            while True:
-                nxt = asyncio.ensure_future(agen.__anext__())
-                done, _ = await asyncio.wait({nxt, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    with contextlib.suppress(BaseException):
-                        await nxt
-                    raise _Cancelled
-                try:
-                    event = nxt.result()
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            waiter.cancel()
-            aclose = getattr(agen, "aclose", None)  # async generators: closes the HTTP stream
-            if aclose is not None:
-                with contextlib.suppress(BaseException):
-                    await aclose()
+        return self.model
 
     # --- approval, cancel, expiry, failure -----------------------------------------------
 
@@ -399,6 +404,44 @@ class Engine:
             bills_changed=tuple(bills),
         )
 
+    async def _fail_broken(self, run: Run, exc: Exception, lang: str) -> AsyncIterator[Event]:
+        """Fail a run an unexpected error broke; if the store cannot record that now, the run
+        is kept in :attr:`unsettled` and failed by :meth:`settle_broken` later."""
+        stored = type(exc).__module__.startswith("sqlalchemy") or isinstance(exc, OSError)
+        error = StoreUnavailable(
+            f"{type(exc).__name__}: {exc}"[:500], code="store_error" if stored else "internal_error"
+        )
+        try:
+            async for event in self._fail(run, error, lang, [], []):
+                yield event
+            return
+        except Exception:
+            log.exception("could not record the failure of run %s; will retry", run.id)
+            self.unsettled[run.id] = error.to_dict()
+        yield RunFinished(
+            run.id,
+            RunStatus.FAILED,
+            t("run_failed", lang, message=t("store_unavailable", lang)),
+            last_error=error.to_dict(),
+        )
+
+    async def settle_broken(self) -> int:
+        """Record the failure of runs that broke while the store was not writable."""
+        settled = 0
+        for run_id, error in list(self.unsettled.items()):
+            try:
+                run = await self.store.get_run(run_id)
+                if not run.status.terminal:
+                    exc = StoreUnavailable(error.get("message", ""), code=error.get("code"))
+                    async for _ in self._fail(run, exc, "en", [], []):
+                        pass
+            except Exception:
+                log.debug("store still not writable for run %s", run_id, exc_info=True)
+                continue
+            self.unsettled.pop(run_id, None)
+            settled += 1
+        return settled
+
     async def fail_interrupted(self, run: Run, lang: str) -> None:
         """Fail a run a restart interrupted when no model is configured to resume it."""
         error = RunError(
@@ -449,3 +492,7 @@ class Engine:
         for step in run.steps:
             if step.type == StepType.MESSAGE_CREATION and step.status == StepStatus.IN_PROGRESS:
                 await self.store.set_step_status(step, StepStatus.FAILED)
+
+
+async def _completed() -> AsyncIterator[Completed]:
+    yield Completed()

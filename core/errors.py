@@ -18,8 +18,10 @@
     │   └── BrokenStream          disconnect, truncated stream, malformed chunk
     ├── RunError                  the run itself cannot go on
     │   ├── MaxTurnsExceeded
-    │   └── RunExpired
-    └── ConfigError               settings or assistant file invalid
+    │   ├── RunExpired
+    │   └── StoreUnavailable      the database refused a write (disk full, gone): try later
+    ├── ConfigError               settings or assistant file invalid
+    └── AlreadyHandled            a delivery another process stored first
 
     IllegalTransition(RuntimeError)   a bug: a status change the table does not allow
 
@@ -130,3 +132,25 @@ class ConfigError(TallybotError):
 
 class IllegalTransition(RuntimeError):
     """A status change that the transition table forbids. Always a bug in tallybot."""
+
+
+class StoreUnavailable(RunError):
+    """The database refused a read or write (disk full, file gone, server down).
+
+    ``message`` (and ``last_error``) keep the technical detail for the operator; a person is
+    told only that saving failed and to try again later."""
+
+    code = "store_error"
+
+    def localized(self, lang: str) -> str:
+        if lang == "zh":
+            return "暂时无法保存（存储出现问题），请过几分钟再试。"
+        return (
+            "I could not save that right now (storage problem). Please try again in a few minutes."
+        )
+
+
+class AlreadyHandled(TallybotError):
+    """An inbound delivery was stored by another process first (a lapsed claim)."""
+
+    code = "already_handled"

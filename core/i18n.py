@@ -73,6 +73,15 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "stopping": {"en": "OK, stopping.", "zh": "好的，正在停止。"},
     "exported": {"en": "Exported {count} bill(s): {name}", "zh": "已导出 {count} 份账单：{name}"},
+    # --- issue 10 ---
+    "store_unavailable": {
+        "en": "I could not save that right now (storage problem). Please try again in a few minutes.",
+        "zh": "暂时无法保存（存储出现问题），请过几分钟再试。",
+    },
+    "not_your_approval": {
+        "en": "Only the person who asked (or an admin) can answer this.",
+        "zh": "只有提出请求的人（或管理员）可以确认此操作。",
+    },
     "denied_by_user": {
         "en": "The user denied this action.",
         "zh": "用户拒绝了此操作。",

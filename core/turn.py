@@ -7,9 +7,12 @@ as in openai-agents' ``run_steps.py``; :meth:`core.engine.Engine.execute` dispat
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from core.domain import Run, Thread
+from core.models.base import Model, ModelEvent, ModelRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +50,32 @@ class RunState:
     cancel: asyncio.Event
     bills: list[int] = field(default_factory=list)  # bill ids changed, in first-change order
     text: list[str] = field(default_factory=list)  # the assistant messages stored so far
+
+
+async def stream_until(
+    model: Model, request: ModelRequest, cancel: asyncio.Event
+) -> AsyncIterator[ModelEvent]:
+    """The model's events until done, or until ``cancel`` is set (then the stream closes and
+    :class:`RunCancelled` is raised)."""
+    agen = model.stream(request)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(agen.__anext__())
+            done, _ = await asyncio.wait({nxt, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                with contextlib.suppress(BaseException):
+                    await nxt
+                raise RunCancelled
+            try:
+                event = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield event
+    finally:
+        waiter.cancel()
+        aclose = getattr(agen, "aclose", None)  # async generators: closes the HTTP stream
+        if aclose is not None:
+            with contextlib.suppress(BaseException):
+                await aclose()

@@ -20,7 +20,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.channel import ApprovalRecords
+from bots.channel import AnswerAnchors, ApprovalRecords, ApprovalTokens, thread_lang
+from core import receipt
 from core.app import Tallybot
 from core.config import Settings
 from core.domain import Run
@@ -28,7 +29,7 @@ from core.events import ApprovalRequired, Event
 from core.i18n import t
 
 from . import approval, command, message
-from .addressing import SLASH_COMMAND, Place
+from .addressing import SLASH_COMMAND, Place, is_dm_channel
 from .blocks import APPROVE_ACTION, DENY_ACTION
 from .client import make_client
 from .guard import Guard
@@ -54,6 +55,7 @@ class SlackAdapter:
         clock: Clock = time.monotonic,
         stream_interval: float = 1.0,
         edit_interval: float = 1.5,
+        process_before_response: bool = False,
     ) -> None:
         self.bot = bot
         self.settings = settings
@@ -62,7 +64,9 @@ class SlackAdapter:
             client=self.client,
             # Socket Mode needs no signing secret; HTTP mode refuses to start without one.
             signing_secret=settings.slack_signing_secret or "",
-            process_before_response=False,
+            # ``tallybot serve`` acks only once the message is stored (core.receipt): the
+            # listeners then run before bolt answers; they only spawn the work anyway.
+            process_before_response=process_before_response,
             logger=logging.getLogger("bots.slack.bolt"),
         )
         self._stream = stream
@@ -74,6 +78,8 @@ class SlackAdapter:
         self.stats: Counter[str] = Counter()  # received / duplicate / refused / handled
         self.guard = Guard(bot, settings, self.client, self.stats)
         self.approvals = ApprovalRecords(bot, "slack")
+        self.tokens = ApprovalTokens(bot, "slack", settings.admins)
+        self.anchors = AnswerAnchors(bot, "slack")
         self._register()
         bot.on_expired(self._on_expired)
 
@@ -90,6 +96,9 @@ class SlackAdapter:
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(self._logged(work, name), name=f"slack-{name}")
+        current = receipt.current()
+        if current is not None:
+            current.track(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -99,6 +108,9 @@ class SlackAdapter:
         except Exception:  # one bad delivery must not take the app down
             self.stats["failed"] += 1
             log.exception("slack %s handler failed", name)
+            current = receipt.current()
+            if current is not None:  # not stored: not acknowledged, so Slack retries
+                await current.failed()
 
     async def idle(self) -> None:
         """Wait until every delivery received so far is fully handled."""
@@ -154,19 +166,34 @@ class SlackAdapter:
             clock=self._clock,
             stream_interval=self._stream_interval,
             edit_interval=self._edit_interval,
+            tokens=self.tokens,
+            anchors=self.anchors,
         )
 
     async def answer(self, responder: Responder, events: AsyncIterator[Event]) -> None:
         """Render ``events``; a failure other than Slack's own is told to the person."""
         try:
             await responder.run(events)
-        except SlackApiError:
+        except SlackApiError as exc:
+            if self.bot.service is not None:
+                method = str(getattr(exc.response, "api_url", "") or "").rsplit("/", 1)[-1]
+                self.bot.service.metrics.platform_errors.labels("slack", method or "?").inc()
             raise  # Slack itself failed; nothing more can be said there
         except Exception as exc:
             log.exception("answering in %s failed", responder.place.key)
             message = getattr(exc, "localized", None)
             detail = message(responder.lang or "en") if callable(message) else type(exc).__name__
             await responder.post(":warning: " + t("run_failed", responder.lang, message=detail))
+
+    async def deliver(self, key: str, events: AsyncIterator[Event]) -> None:
+        """Post ``events`` into the conversation of thread key ``key`` with no inbound event
+        to answer (a run recovered after a restart, a message picked up by another replica)."""
+        _, team, channel, thread_ts = (key.split(":", 3) + ["", "", ""])[:4]
+        place = Place(
+            key, channel, None if thread_ts == "dm" else thread_ts, is_dm_channel(channel)
+        )
+        lang = await thread_lang(self.bot, key)
+        await self.answer(self.responder(place, team=team, user=None, lang=lang), events)
 
     async def _remember_approval(self, event: ApprovalRequired, ts: str, place: Place) -> None:
         await approval.remember(self, event, ts, place)

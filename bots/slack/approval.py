@@ -42,7 +42,7 @@ async def handle_decision(host: Host, body: dict[str, Any]) -> None:
     """A click on approve or deny (already acked)."""
     action: dict[str, Any] = body["actions"][0]
     approve = action["action_id"] == APPROVE_ACTION
-    run_id = str(action["value"])
+    token = str(action["value"])
     user = str(body["user"]["id"])
     team = str((body.get("team") or {}).get("id") or body["user"].get("team_id") or "")
     container: dict[str, Any] = body.get("container") or {}
@@ -50,6 +50,18 @@ async def handle_decision(host: Host, body: dict[str, Any]) -> None:
     channel = str((body.get("channel") or {}).get("id") or container.get("channel_id"))
     message_ts = str(container.get("message_ts") or message.get("ts"))
     thread_ts = message.get("thread_ts") or container.get("thread_ts")
+    # The button carries a token bound to the requester and this chat (issue 10).
+    run_id, why = await host.tokens.check(token, f"slack:{user}", channel)
+    if run_id is None:
+        lang = lang_from_locale(await host.locale(user))
+        text = (
+            t("not_your_approval", lang) if why == "not_yours" else label("already_answered", lang)
+        )
+        host.stats["refused"] += 1
+        await host.client.chat_postEphemeral(
+            channel=channel, user=user, thread_ts=thread_ts, text=text
+        )
+        return
     record = await host.approvals.peek(run_id) or {}
     lang = await thread_lang(host.bot, record.get("key")) or lang_from_locale(
         await host.locale(user)
@@ -75,6 +87,7 @@ async def handle_decision(host: Host, body: dict[str, Any]) -> None:
             text=label("already_answered", lang),
         )
         return
+    await host.tokens.spend(token)
     host.stats["handled"] += 1
     summaries = record.get("summaries") or [
         (b.get("text") or {}).get("text", "") for b in message.get("blocks", [])[1:2]

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bots.channel import ApprovalRecords
+    from bots.channel import ApprovalRecords, ApprovalTokens
     from core.app import Tallybot
     from core.config import Settings
     from core.events import Event
@@ -34,6 +34,7 @@ class Host(Protocol):
     stats: Counter[str]  # received / duplicate / refused / handled / failed
     guard: Guard
     approvals: ApprovalRecords
+    tokens: ApprovalTokens
 
     async def locale(self, user: str | None) -> str | None:
         """The person's Slack locale, or None when Slack won't say."""

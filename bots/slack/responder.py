@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bots.channel import AnswerAnchors, ApprovalTokens
 from bots.render import Throttle, split_text
 from core.domain import RunStatus
 from core.events import (
@@ -64,8 +65,12 @@ class Responder:
         clock: Clock = time.monotonic,
         stream_interval: float = 1.0,
         edit_interval: float = 1.5,
+        tokens: ApprovalTokens | None = None,
+        anchors: AnswerAnchors | None = None,
     ) -> None:
         self.client = client
+        self.tokens = tokens
+        self.anchors = anchors
         self.place = place
         self.team = team
         self.user = user
@@ -138,8 +143,8 @@ class Responder:
     async def render(self, event: Event) -> None:
         """Translate one engine event into Slack calls."""
         match event:
-            case TextDelta(text=text):
-                await self._write(text)
+            case TextDelta(text=text, run_id=run_id):
+                await self._write(text, run_id)
             case ToolCallStarted(name=name):
                 await self._flush_text()
                 if self._status_shown:
@@ -155,18 +160,28 @@ class Responder:
                 # (failed, cancelled) that was never streamed.
                 streamed = self._out is not None and bool(self._out.text.strip())
                 if status != RunStatus.COMPLETED and text:
-                    await self._write(("\n\n" if streamed else "") + text)
+                    await self._write(("\n\n" if streamed else "") + text, event.run_id)
                 elif not streamed and text:
-                    await self._write(text)
+                    await self._write(text, event.run_id)
+                # The whole answer is out before the run counts as delivered (issue 10).
+                await self._flush_text()
             case Reply():
                 await self._close_text()
                 await self.reply(event)
             case _:
                 pass  # StatusChanged, ToolCallFinished: nothing to show
 
-    async def _write(self, text: str) -> None:
+    async def _write(self, text: str, run_id: str | None = None) -> None:
         if self._out is None:
             self._out = self._new_out()
+            anchors = self.anchors
+            if run_id and anchors is not None and isinstance(self._out, EditedMessage):
+                # Where this run's answer was being written before a restart: go on there
+                # instead of posting the answer a second time.
+                self._out.anchor = lambda ts: anchors.put(run_id, self.place.channel, ts)
+                ts = await anchors.get(run_id, self.place.channel)
+                if ts:
+                    self._out.resume(ts)
         try:
             await self._out.append(text)
         except StreamUnavailable as exc:
@@ -263,7 +278,11 @@ class Responder:
 
     async def _ask_approval(self, event: ApprovalRequired) -> None:
         summaries = [c.summary or c.name for c in event.calls]
-        blocks = approval_blocks(event.run_id, summaries, event.expires_at, self.lang)
+        value = event.run_id
+        if self.tokens is not None:  # the buttons carry a single-use token, not the run id
+            requester = f"slack:{self.user}" if self.user else None
+            value = await self.tokens.issue(event.run_id, requester, self.place.channel)
+        blocks = approval_blocks(value, summaries, event.expires_at, self.lang)
         fallback = " / ".join(summaries)
         ts = await self.post(fallback[:MESSAGE_LIMIT], blocks=blocks)
         if ts and self.on_approval is not None:

@@ -11,6 +11,7 @@ second.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -148,6 +149,12 @@ class EditedMessage:
         self._limit = limit
         self._sent: list[tuple[str, str]] = []  # (ts, text as last sent)
         self.text = ""
+        # Called with the ts of the first message posted (the answer's anchor, issue 10).
+        self.anchor: Callable[[str], Awaitable[None]] | None = None
+
+    def resume(self, ts: str) -> None:
+        """Write into the message ``ts`` (posted before a restart) instead of a new one."""
+        self._sent = [(ts, "")]
 
     async def append(self, text: str) -> None:
         self.text += text
@@ -169,6 +176,8 @@ class EditedMessage:
                     channel=self._place.channel, thread_ts=self._place.reply_ts, text=body
                 )
                 self._sent.append((str(resp["ts"]), body))
+                if i == 0 and self.anchor is not None:
+                    await self.anchor(str(resp["ts"]))
         self._throttle.mark()
 
     async def close(self) -> None:

@@ -13,9 +13,10 @@ so a local telegram-bot-api server -- or the tests' fake one -- is a setting awa
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -29,12 +30,15 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bots.channel import Allowlist, Deliveries
+from bots.channel import Allowlist, ApprovalTokens, Deliveries, thread_lang
 from bots.render import Throttle
 from bots.telegram import approval, documents, guard, menu, message
 from bots.telegram.addressing import is_addressed, topic_of
 from bots.telegram.records import ApprovalBook, Offset
+from bots.telegram.responder import Responder
+from core import receipt
 from core.errors import ConfigError
+from core.events import Event
 from core.i18n import lang_from_locale, t
 
 if TYPE_CHECKING:
@@ -103,6 +107,7 @@ class TelegramAdapter:
         self.deliveries = Deliveries(tallybot, self.source)
         self.offset = Offset(tallybot, f"{self.source}:offset")
         self.approvals = ApprovalBook(tallybot, self.source)
+        self.tokens = ApprovalTokens(tallybot, self.source, settings.admins)
         self.application.add_handler(guard.build(self), group=-1)
         self.application.add_handler(message.build(self))
         self.application.add_handler(approval.build(self))
@@ -164,6 +169,44 @@ class TelegramAdapter:
             drop_pending_updates=False,
         )
 
+    async def start_hosted(self, *, set_webhook: bool) -> None:
+        """Start without a server of its own: ``tallybot serve`` feeds webhook updates in
+        (:meth:`feed`) or, with ``set_webhook=False`` and no webhook URL, nothing polls."""
+        if self.webhook_mode and not self.settings.telegram_webhook_secret:
+            await self.start()  # raises the same ConfigError
+        app = self.application
+        await app.initialize()
+        await menu.register(app.bot)
+        await app.start()
+        if set_webhook and self.webhook_mode:
+            await app.bot.set_webhook(
+                self.settings.telegram_webhook_url or "",
+                secret_token=self.settings.telegram_webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+
+    def secret_ok(self, header: str | None) -> bool:
+        """The ``X-Telegram-Bot-Api-Secret-Token`` header matches TELEGRAM_WEBHOOK_SECRET."""
+        expected = self.settings.telegram_webhook_secret
+        return bool(expected) and hmac.compare_digest(header or "", expected or "")
+
+    async def feed(self, data: object) -> None:
+        """Handle one webhook update (a decoded JSON object) to the end."""
+        update = Update.de_json(data, self.application.bot)  # type: ignore[arg-type]
+        await self.application.process_update(update)
+
+    async def deliver(self, key: str, events: AsyncIterator[Event]) -> None:
+        """Post ``events`` into the chat (and topic) of thread key ``key`` with no update to
+        answer: a run recovered after a restart, a message picked up by another replica."""
+        _, chat, topic = (key.split(":", 2) + ["0", "0"])[:3]
+        chat_id, topic_id = int(chat), int(topic or 0) or None
+        lang = await thread_lang(self.tallybot, key) or "en"
+        async with Responder(
+            self, chat_id, topic_id=topic_id, lang=lang, private=chat_id > 0
+        ) as responder:
+            async for event in events:
+                await responder.on_event(event)
+
     async def stop(self) -> None:
         app = self.application
         if app.updater is not None and app.updater.running:
@@ -175,6 +218,12 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the failure and tell the person something went wrong, in their language."""
         log.error("error while handling a Telegram update", exc_info=context.error)
+        service = self.tallybot.service
+        if service is not None and isinstance(context.error, TelegramError):
+            service.metrics.platform_errors.labels("telegram", "update").inc()
+        current = receipt.current()
+        if current is not None:  # a webhook update not stored is not acknowledged
+            await current.failed()
         if not isinstance(update, Update) or update.effective_chat is None:
             return
         user = update.effective_user

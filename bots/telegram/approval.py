@@ -37,8 +37,17 @@ def build(adapter: Host) -> CallbackQueryHandler:
         if parsed is None:
             await query.answer()
             return
-        run_id, approve = parsed
-        record = await adapter.approvals.claim(run_id)
+        token, approve = parsed
+        chat = query.message.chat.id if query.message is not None else None
+        run_id, why = await adapter.tokens.check(token, f"telegram:{query.from_user.id}", str(chat))
+        if run_id is None and why == "not_yours":
+            # Someone else's approval, or a button from another chat: nothing changes.
+            lang = lang_from_locale(query.from_user.language_code) or "en"
+            await query.answer(t("not_your_approval", lang), show_alert=True)
+            return
+        record = await adapter.approvals.claim(run_id) if run_id and why == "ok" else None
+        if record is not None:
+            await adapter.tokens.spend(token)
         if record is None:
             lang = lang_from_locale(query.from_user.language_code) or "en"
             await query.answer(t("expired", lang))
@@ -61,6 +70,7 @@ def build(adapter: Host) -> CallbackQueryHandler:
             )
         except TelegramError as exc:
             log.warning("could not update the approval message: %s", exc)
+        assert run_id is not None  # a record is only claimed for a known token
         async with Responder(
             adapter,
             record.chat_id,

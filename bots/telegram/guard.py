@@ -24,6 +24,7 @@ from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes, TypeHandler
 
 from bots.telegram.addressing import is_addressed, reply_lang, topic_of
+from core import receipt
 from core.i18n import lang_from_locale, t
 
 if TYPE_CHECKING:
@@ -36,8 +37,16 @@ def build(adapter: Host) -> TypeHandler[Update, ContextTypes.DEFAULT_TYPE, None]
     """The guard handler (register in group -1)."""
 
     async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        first = await adapter.deliveries.first(str(update.update_id))
-        await adapter.offset.advance(update.update_id)
+        try:
+            first = await adapter.deliveries.first(str(update.update_id))
+            await adapter.offset.advance(update.update_id)
+        except Exception:
+            # Fail closed (issue 10): a guard that cannot check must not let the update on.
+            log.exception("the once-only check of update %s failed; refused", update.update_id)
+            current = receipt.current()
+            if current is not None:  # not acknowledged: Telegram delivers it again
+                await current.failed()
+            raise ApplicationHandlerStop from None
         if not first:
             log.info("update %s was delivered again; ignored", update.update_id)
             raise ApplicationHandlerStop

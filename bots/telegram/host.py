@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-    from bots.channel import Allowlist, Deliveries
+    from bots.channel import Allowlist, ApprovalTokens, Deliveries
     from bots.render import Throttle
     from bots.telegram.records import ApprovalBook, Offset
     from core.app import Tallybot
@@ -27,6 +27,7 @@ class Host(Protocol):
     deliveries: Deliveries
     offset: Offset
     approvals: ApprovalBook
+    tokens: ApprovalTokens
     download_limit: int | None
     # Flipped to False the first time the server refuses sendMessageDraft.
     drafts_supported: bool

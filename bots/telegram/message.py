@@ -62,6 +62,7 @@ def build(adapter: Host) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
             lang=answer_lang,
             private=is_private(message.chat),
             reply_to=message.message_id,
+            user=str(message.from_user.id) if message.from_user else None,
         ) as responder:
             if message.document is not None:
                 try:

@@ -45,9 +45,9 @@ BUTTONS = {
 }
 
 
-def approval_data(run_id: str, approve: bool) -> str:
-    """Callback data for a button: ``tb:<run_id>:y|n`` (well under Telegram's 64 bytes)."""
-    return f"tb:{run_id}:{'y' if approve else 'n'}"
+def approval_data(token: str, approve: bool) -> str:
+    """Callback data for a button: ``tb:<token>:y|n`` (well under Telegram's 64 bytes)."""
+    return f"tb:{token}:{'y' if approve else 'n'}"
 
 
 def parse_approval_data(data: str | None) -> tuple[str, bool] | None:
@@ -71,8 +71,10 @@ class Responder:
         lang: str,
         private: bool,
         reply_to: int | None = None,
+        user: str | None = None,
     ) -> None:
         self.adapter = adapter
+        self.user = user  # the person whose message this answers: only they (or an admin) approve
         self.bot = adapter.application.bot
         self.chat_id = chat_id
         self.topic_id = topic_id
@@ -262,11 +264,14 @@ class Responder:
         lines = [f"• {call.summary}" for call in event.calls]
         text = "\n".join(lines + ["", t("approval_prompt", self.lang)])
         yes, no = BUTTONS.get(self.lang, BUTTONS["en"])
+        # The buttons carry a single-use token bound to the requester and this chat.
+        requester = f"telegram:{self.user}" if self.user else None
+        token = await self.adapter.tokens.issue(event.run_id, requester, str(self.chat_id))
         keyboard = InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(yes, callback_data=approval_data(event.run_id, True)),
-                    InlineKeyboardButton(no, callback_data=approval_data(event.run_id, False)),
+                    InlineKeyboardButton(yes, callback_data=approval_data(token, True)),
+                    InlineKeyboardButton(no, callback_data=approval_data(token, False)),
                 ]
             ]
         )

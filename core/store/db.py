@@ -32,7 +32,16 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # Issue 10: room for TALLYBOT_MAX_CONCURRENT_RUNS runs plus the deliveries being stored.
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other backends and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database or "").resolve()
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -49,9 +58,19 @@ def _upgrade(sync_conn: sa.Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+# Any constant; every tallybot process takes the same one (issue 10).
+MIGRATION_LOCK = 7_310_442_019
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` on ``engine``'s database."""
+    """Apply migrations up to ``revision`` on ``engine``'s database.
+
+    On PostgreSQL a transaction-level advisory lock is taken first, so replicas starting
+    at once migrate one after the other (the second finds nothing left to do) instead of
+    racing on ``alembic_version``."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
 
 
@@ -63,3 +82,10 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as conn:
         return await conn.run_sync(_read)
+
+
+def head_revision() -> str | None:
+    """The newest migration this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -6,6 +6,7 @@ from core.store.assistants import AssistantsRepo
 from core.store.base import StoreBase
 from core.store.bills import BillsRepo
 from core.store.files import FilesRepo
+from core.store.leases import LeasesRepo
 from core.store.platform import PlatformRepo
 from core.store.runs import RunsRepo
 from core.store.search import SearchRepo
@@ -22,6 +23,7 @@ class Store(
     BillsRepo,
     SearchRepo,
     AssistantsRepo,  # issue 14
+    LeasesRepo,  # issue 10
     StoreBase,
 ):
     """Async repository. Create with :meth:`open` (applies migrations)."""

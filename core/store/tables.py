@@ -301,3 +301,16 @@ api_objects = sa.Table(
     sa.UniqueConstraint("kind", "id", name="uq_api_objects_kind_id"),
     sa.Index("ix_api_objects_list", "kind", "project", "parent"),
 )
+
+# --- issue 10: replicas ------------------------------------------------------------------
+# Named leases with an expiry: one run at a time per thread across processes
+# (``thread:<id>``), one Telegram poller per bot, in-flight deliveries. A holder renews its
+# leases while it lives (``replica`` is the process that holds it); a lapsed lease may be taken.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(120), nullable=False),
+    sa.Column("replica", sa.String(60), nullable=False, index=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)

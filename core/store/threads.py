@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.domain import Message, Thread, new_id, utcnow
-from core.errors import NotFound
-from core.store.tables import messages, threads
+from core.errors import AlreadyHandled, NotFound
+from core.store.tables import messages, processed_events, threads
 
 
 class ThreadsRepo:
@@ -118,7 +118,12 @@ class ThreadsRepo:
         run_id: str | None = None,
         file_ids: Iterable[str] = (),
         message_id: str | None = None,
+        processed: Iterable[tuple[str, str]] = (),
     ) -> Message:
+        """Append a message. ``processed``: inbound deliveries ``(source, key)`` recorded as
+        handled in the same transaction (issue 10), so a message is never stored without its
+        delivery being marked, nor marked without being stored; IntegrityError when one was
+        marked already (AlreadyHandled; nothing is stored)."""
         msg = Message(
             id=message_id or new_id("msg"),
             thread_id=thread_id,
@@ -142,6 +147,15 @@ class ThreadsRepo:
             key = result.inserted_primary_key
             assert key is not None
             msg.seq = key[0]
+            for source, delivery in processed:
+                try:
+                    await conn.execute(
+                        processed_events.insert().values(
+                            source=source, key=delivery, created_at=msg.created_at
+                        )
+                    )
+                except IntegrityError as exc:
+                    raise AlreadyHandled(f"{source} {delivery} was handled already") from exc
         return msg
 
     async def list_messages(

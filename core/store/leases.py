@@ -1,0 +1,155 @@
+"""Named leases with an expiry, and the queries a replicated service asks of the store.
+
+A lease is held by ``owner`` (a token) on behalf of ``replica`` (one process) until
+``expires_at``; the replica renews all its leases while it lives, so a lease lapses only
+when its process died or hung. Taking a lease is one conditional write, so two processes
+racing for the same name never both win (PostgreSQL re-checks the condition on the row it
+waited for; SQLite serialises writers).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.domain import utcnow
+from core.store.tables import kv, leases, messages, processed_events, runs
+
+
+class LeasesRepo:
+    """Leases (take, renew, release, look up) plus unanswered-thread and run-count queries."""
+
+    engine: AsyncEngine
+
+    async def take_lease(self, name: str, owner: str, replica: str, ttl: float) -> bool:
+        """Hold ``name`` for ``ttl`` seconds: True when free, lapsed or already ``owner``'s."""
+        now = utcnow()
+        until = now + timedelta(seconds=ttl)
+        async with self.engine.begin() as conn:
+            taken = await conn.execute(
+                leases.update()
+                .where(
+                    leases.c.name == name,
+                    sa.or_(leases.c.expires_at < now, leases.c.owner == owner),
+                )
+                .values(owner=owner, replica=replica, expires_at=until)
+            )
+            if taken.rowcount == 1:
+                return True
+            exists = (
+                await conn.execute(sa.select(leases.c.name).where(leases.c.name == name))
+            ).first()
+        if exists is not None:
+            return False
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    leases.insert().values(
+                        name=name, owner=owner, replica=replica, expires_at=until
+                    )
+                )
+        except IntegrityError:
+            return False  # another process inserted it first
+        return True
+
+    async def renew_leases(self, replica: str, ttl: float) -> int:
+        """Push back the expiry of every lease ``replica`` holds; how many it holds."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                leases.update()
+                .where(leases.c.replica == replica)
+                .values(expires_at=utcnow() + timedelta(seconds=ttl))
+            )
+        return result.rowcount
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        """Give ``name`` up, if ``owner`` still holds it."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                leases.delete().where(leases.c.name == name, leases.c.owner == owner)
+            )
+
+    async def release_replica(self, replica: str) -> None:
+        """Give up every lease of ``replica`` (clean shutdown)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(leases.delete().where(leases.c.replica == replica))
+
+    async def lease_holder(self, name: str) -> tuple[str, str] | None:
+        """``(owner, replica)`` of a live lease on ``name``; None when free or lapsed."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(leases.c.owner, leases.c.replica).where(
+                        leases.c.name == name, leases.c.expires_at >= utcnow()
+                    )
+                )
+            ).first()
+        return (row.owner, row.replica) if row else None
+
+    async def live_leases(self, prefix: str) -> dict[str, str]:
+        """name -> replica of every live lease whose name starts with ``prefix``."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(leases.c.name, leases.c.replica).where(
+                        leases.c.name.startswith(prefix, autoescape=True),
+                        leases.c.expires_at >= utcnow(),
+                    )
+                )
+            ).all()
+        return {r.name: r.replica for r in rows}
+
+    async def unanswered_threads(self, stored_before: datetime) -> list[str]:
+        """Threads with a user message stored before ``stored_before`` and no run covering it."""
+        answered = (
+            sa.select(runs.c.thread_id, sa.func.max(runs.c.upto_seq).label("upto"))
+            .group_by(runs.c.thread_id)
+            .subquery()
+        )
+        q = (
+            sa.select(messages.c.thread_id)
+            .select_from(messages.outerjoin(answered, answered.c.thread_id == messages.c.thread_id))
+            .where(
+                messages.c.role == "user",
+                messages.c.created_at < stored_before,
+                messages.c.seq > sa.func.coalesce(answered.c.upto, 0),
+            )
+            .distinct()
+        )
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(q)).scalars())
+
+    async def run_counts(self) -> dict[str, int]:
+        """Runs by status (for /metrics)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
+                )
+            ).all()
+        return {str(status): int(count) for status, count in rows}
+
+    async def was_processed(self, source: str, key: str) -> bool:
+        """Whether the delivery ``(source, key)`` was recorded as handled."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(processed_events.c.key).where(
+                        processed_events.c.source == source, processed_events.c.key == key
+                    )
+                )
+            ).first()
+        return row is not None
+
+    async def kv_pending(self, prefix: str, value: str) -> list[str]:
+        """Keys under ``prefix`` whose value is ``value`` (the serve outbox)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(kv.c.key).where(
+                    kv.c.key.startswith(prefix, autoescape=True), kv.c.value == value
+                )
+            )
+            return list(rows.scalars())
