@@ -33,7 +33,12 @@ def test_kubernetes_has_replicas_probes_secret_and_budget() -> None:
     kinds = {d["kind"]: d for d in _docs(DEPLOY / "k8s" / "tallybot.yaml")}
     deployment = kinds["Deployment"]
     assert deployment["spec"]["replicas"] == 2
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+    container = containers["tallybot"]
+    # The code interpreter's sidecar gets no secrets and no database.
+    sandbox = containers["sandbox"]
+    assert "envFrom" not in sandbox and sandbox["args"][0] == "sandbox-server"
+    assert {"name": "TALLYBOT_SANDBOX", "value": "container"} in container["env"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["envFrom"][0]["secretRef"]["name"] == "tallybot"
