@@ -51,7 +51,7 @@ async def test_downgrade_removes_search_and_upgrade_restores_it(
     # 0001's data is untouched.
     assert [f.id for f in await store.list_files(thread.id)] == [ref.id]
 
-    await db.upgrade(store.engine)
+    await db.upgrade(store.engine, "0002")  # later migrations (0003 books) are not this test's
     assert await db.current_revision(store.engine) == "0002"
     assert SEARCH_TABLES <= await _schema_objects(store)
     assert await search(store, thread.id, "玫瑰") == []  # index starts empty again
