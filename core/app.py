@@ -34,7 +34,7 @@ from typing import Any
 
 from core import commands
 from core.assistant import AssistantSpec, load_assistant
-from core.bills import Ledger
+from core.bills import Ledger, books
 from core.bills.sales_file import read_sales_items
 from core.channels import ChannelState
 from core.config import Settings
@@ -170,12 +170,21 @@ class Tallybot:
 
     # --- threads and files ---------------------------------------------------------------
 
-    async def thread(self, key: str, *, lang: str | None = None) -> Thread:
-        """The thread for a channel key (created on first use); remembers the language."""
-        thread = await self.store.get_or_create_thread(key, lang=lang)
+    async def thread(
+        self, key: str, *, lang: str | None = None, place: str | None = None
+    ) -> Thread:
+        """The thread for a channel key (created on first use, in its book); remembers the
+        language. ``place`` is a book key the adapter names (``tallybot chat --book``)."""
+        thread = await self.store.get_or_create_thread(
+            key, lang=lang, book=books.chooser(key, self.settings.book_scope, place)
+        )
         if lang and thread.lang != lang:
             await self.store.update_thread(thread.id, lang=lang)
             thread.lang = lang
+        if place and self.settings.book_scope == "place" and thread.book != place:
+            # The thread moves to another book; its current bill stays in the old one.
+            await self.store.update_thread(thread.id, book=place, current_bill_id=None)
+            thread.book, thread.current_bill_id = place, None
         return thread
 
     async def attach(self, thread: Thread, incoming: Incoming) -> FileRef:
@@ -209,11 +218,18 @@ class Tallybot:
         files: Sequence[Incoming] = (),
         lang: str | None = None,
         user: str | None = None,
+        user_name: str | None = None,
+        place: str | None = None,
     ) -> AsyncIterator[Event]:
-        """Answer one inbound message: attach files, run a command or a model run."""
+        """Answer one inbound message: attach files, run a command or a model run.
+
+        ``user`` (the platform's id) and ``user_name`` are recorded on the bill revisions this
+        message leads to; ``place`` names the book when the key alone does not (console).
+        """
         existing = await self.store.thread_by_key(key)
         lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
-        thread = await self.thread(key, lang=lang)
+        thread = await self.thread(key, lang=lang, place=place)
+        await books.remember_actor(self.store, thread, books.actor_for(key, user, user_name))
         attached: list[FileRef] = []
         for incoming in files:
             try:

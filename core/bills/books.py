@@ -11,7 +11,11 @@ which is how bills behaved before books existed.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+from core.bills.model import Actor
+from core.domain import Thread
 
 BookScope = Literal["place", "thread"]
 CONSOLE_DEFAULT = "console:default"
@@ -61,3 +65,52 @@ def book_for(
     if place:
         return place
     return place_book(thread_key)
+
+
+def chooser(thread_key: str, scope: BookScope, place: str | None) -> Callable[[str], str]:
+    """``thread id -> book`` for a thread about to be created with ``thread_key``."""
+    return lambda thread_id: book_for(thread_key, thread_id, scope, place)
+
+
+# --- who is speaking ----------------------------------------------------------------------
+
+ACTOR_KEY = "actor"
+"""Thread metadata entry holding the last person who wrote in the thread."""
+
+
+def actor_for(thread_key: str, user: str | None, name: str | None = None) -> Actor | None:
+    """``slack:U123`` from a Slack thread key and the platform's user id; None without one."""
+    if not user:
+        return None
+    platform = live_key(thread_key).split(":", 1)[0]
+    who = user if user.startswith(f"{platform}:") else f"{platform}:{user}"
+    return Actor(who[:200], (name or "").strip()[:200] or None)
+
+
+def actor_of(thread: Thread) -> Actor | None:
+    """The person whose message the thread is answering (see :func:`remember_actor`)."""
+    data = thread.metadata.get(ACTOR_KEY)
+    if not isinstance(data, dict) or not data.get("id"):
+        return None
+    return Actor(str(data["id"]), data.get("name") or None)
+
+
+async def remember_actor(store: ThreadUpdates, thread: Thread, actor: Actor | None) -> None:
+    """Keep ``actor`` on the thread, so commands and tool calls of this turn can record it."""
+    if actor is None or actor_of(thread) == actor:
+        return
+    thread.metadata = {**thread.metadata, ACTOR_KEY: {"id": actor.id, "name": actor.name}}
+    await store.update_thread(thread.id, metadata=thread.metadata)
+
+
+class ThreadUpdates(Protocol):
+    """The one store call :func:`remember_actor` needs."""
+
+    async def update_thread(self, thread_id: str, **values: Any) -> None:
+        """Set columns of a thread."""
+        ...
+
+
+def book_of_thread(thread: Thread) -> str:
+    """A thread's book; a thread stored without one belongs to its key's place."""
+    return thread.book or place_book(thread.key)
