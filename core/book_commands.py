@@ -61,7 +61,8 @@ async def report(
     book = book_of_thread(thread)
     bills = await bot.ledger.list(book=book, date_from=start, date_to=end)
     result = build_report(bills, book=book, date_from=start, date_to=end, by=by)  # type: ignore[arg-type]
-    yield Reply(report_table(result, lang), kind="info")
+    # kind "bill": every channel shows it monospace (code block, <pre>), as tables need.
+    yield Reply(report_table(result, lang), kind="bill")
     if not result.daily:
         return
     from core.bills.chart import profit_chart

@@ -110,11 +110,11 @@ class SaveBillTool:
         return ToolResult(output=output, bills_changed=[r.bill.id for r in results])
 
     def describe_call(self, args: dict[str, Any], lang: str) -> str:
-        day = args.get("date") or ("今天" if lang == "zh" else "today")
+        day = args.get("date")
         what = args.get("file") or items_phrase(args.get("items"), lang)
         if lang == "zh":
-            return f"保存 {day} 的账单：{what}"
-        return f"Save the bill for {day}: {what}"
+            return f"保存 {day} 的账单：{what}" if day else f"保存今天的账单：{what}"
+        return f"Save the bill for {day or 'today'}: {what}"
 
 
 def _find_file(files: list[FileRef], name: str) -> FileRef:
