@@ -252,27 +252,9 @@ price_catalog = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False, default=_now),
 )
 
-# Inbound deliveries already handled (Slack event_id, Telegram update_id): at-most-once.
-processed_events = sa.Table(
-    "processed_events",
-    metadata,
-    sa.Column("source", sa.String(40), primary_key=True),
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("created_at", UTCDateTime, nullable=False, default=_now),
-)
-
-# Small durable state: Telegram's update offset, adapter cursors.
-kv = sa.Table(
-    "kv",
-    metadata,
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
-)
-
 # --- issue 9, the shop's book -------------------------------------------------------------
 # The book key (core.bills.books) of a thread and of a bill; bills are found by book, not by
-# the thread that made them. Appended here so the tables above read as migration 0001 made them.
+# the thread that made them. Added here so the tables above read as migration 0001 made them.
 threads.append_column(sa.Column("book", sa.String(300)))
 bills.append_column(sa.Column("book", sa.String(300)))
 sa.Index("ix_bills_book_date", bills.c.book, bills.c.date)
@@ -290,4 +272,23 @@ book_prices = sa.Table(
     sa.Column("unit_price", Money),
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False, default=_now),
+)
+
+
+# Inbound deliveries already handled (Slack event_id, Telegram update_id): at-most-once.
+processed_events = sa.Table(
+    "processed_events",
+    metadata,
+    sa.Column("source", sa.String(40), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, default=_now),
+)
+
+# Small durable state: Telegram's update offset, adapter cursors.
+kv = sa.Table(
+    "kv",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=_now, onupdate=_now),
 )

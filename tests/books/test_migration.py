@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from core.bills import Ledger
 from core.config import Settings
@@ -110,7 +111,8 @@ async def test_upgrade_moves_bills_and_prices_into_books(
     await db.upgrade(bare_store.engine, "0002")
     await _write_as_0002(bare_store)
     await db.upgrade(bare_store.engine)
-    assert await db.current_revision(bare_store.engine) == "0003"
+    head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+    assert await db.current_revision(bare_store.engine) == head  # 0003 or what follows it
     ledger = Ledger(bare_store, settings)
 
     every = await ledger.list()
