@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -60,3 +61,28 @@ async def any_store(request: pytest.FixtureRequest, settings: Settings) -> Async
 @pytest.fixture
 def any_ledger(any_store: Store, settings: Settings) -> Ledger:
     return Ledger(any_store, settings)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_bot(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Any]:
+    """A model-free :class:`Tallybot` on each backend (PostgreSQL: a schema of its own)."""
+    from core.app import Tallybot
+
+    if request.param == "sqlite":
+        async with await Tallybot.open(settings) as bot:
+            yield bot
+        return
+    from core.assistant import load_assistant
+    from core.engine import Engine
+    from core.files import FileIntake
+    from core.tools.base import ToolRegistry
+
+    async for store in pg_store():
+        engine = Engine(settings, store, None, ToolRegistry(), load_assistant())
+        bot = Tallybot(
+            settings, store, engine, Ledger(store, settings), FileIntake(settings, store)
+        )
+        try:
+            yield bot
+        finally:
+            await bot.close()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ KEY_B = "slack:T1:C1:1700.2"
 
 
 @pytest.fixture
-async def bot(settings: Settings) -> AsyncIterator[Tallybot]:
-    async with await Tallybot.open(settings) as b:
-        yield b
+def bot(any_bot: Tallybot) -> Tallybot:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_bot
 
 
 async def say(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +11,6 @@ import openpyxl
 import pytest
 
 from core.app import Incoming, Tallybot
-from core.config import Settings
 from core.domain import Thread
 from core.tools.base import ToolContext, ToolRegistry, ToolResult
 from core.tools.bills import bill_tools
@@ -46,9 +44,9 @@ def workbook() -> bytes:
 
 
 @pytest.fixture
-async def bot(settings: Settings) -> AsyncIterator[Tallybot]:
-    async with await Tallybot.open(settings) as b:
-        yield b
+def bot(any_bot: Tallybot) -> Tallybot:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_bot
 
 
 async def attach(bot: Tallybot, name: str, data: bytes) -> Thread:
