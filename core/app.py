@@ -7,8 +7,10 @@ A channel adapter only translates. It calls, for each inbound message::
 
 ``key`` is the channel key of the conversation (``console:<name>``,
 ``slack:<team>:<channel>:<thread_ts>``, ``telegram:<chat_id>:<topic_id or 0>``); the thread is
-created on first use. Model-free commands (``/bill /add /show /undo /export /new /steps /stop
-/help``) are recognised here, so every channel gets them by passing the text through.
+created on first use, in the book of its place (``console:default``, ``slack:<team>:<channel>``,
+``telegram:<chat_id>``; see :mod:`core.bills.books`). Model-free commands (``/bill /add /show
+/undo /export /report /history /new /steps /stop /help``) are recognised here, so every channel
+gets them by passing the text through.
 
 Approval buttons call :meth:`Tallybot.submit_tool_outputs`, which streams the rest of the run.
 Expiry: :meth:`Tallybot.expire_due` (run periodically by :meth:`Tallybot.start_background`) moves
@@ -28,6 +30,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from typing import Any
 from core import commands
 from core.assistant import AssistantSpec, load_assistant
 from core.bills import Ledger, books
-from core.bills.sales_file import read_sales_items
+from core.bills.sales_days import read_sales_days
 from core.channels import ChannelState
 from core.config import Settings
 from core.domain import FileRef, Run, RunStatus, Thread
@@ -198,9 +201,10 @@ class Tallybot:
             ) from exc
         ref = await self.intake.ingest(thread.id, incoming.name, data)
         if ref.kind == "table":
-            # Prices seen in attached sales files fill /add and amend_bill later.
+            # Prices seen in attached sales files (every sheet) fill /add and amend_bill later.
             with contextlib.suppress(UserError, ValueError):
-                items = read_sales_items(Path(ref.path), ref.name)
+                days = read_sales_days(Path(ref.path), ref.name, date.today().isoformat())
+                items = [item for rows in days.days.values() for item in rows]
                 await self.ledger.learn_prices(thread.id, items, source=ref.name)
         return ref
 
