@@ -1,7 +1,7 @@
 """``tallybot``: the one console script.
 
     tallybot chat [--thread NAME] [--file PATH]... [--message TEXT] [--json] [--yes|--no]
-    tallybot bills list [--json] | show ID [--json] | export [--format csv|xlsx|json] [--out PATH]
+    tallybot bills list|show|export|report|history ...   (see bots/bills_cli.py)
     tallybot runs list [--thread NAME] [--json] | show RUN_ID [--json]
     tallybot db upgrade
     tallybot slack [--port N]
@@ -10,7 +10,8 @@
     tallybot api [--host H] [--port N]
     tallybot keys create [--project P] [--name N] | list [--json] | revoke KEY_ID
 
-Exit codes: 0 success, 1 the turn or command failed (message on stderr), 2 bad usage or input.
+Exit codes: 0 success, 1 the turn or command failed, 2 bad usage or input; every failure prints
+one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from bots import bills_cli
 from bots.channel import PLATFORMS, platform_cli
 from core.config import Settings, load_settings
 from core.domain import Run
@@ -97,7 +99,9 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     approve = True if args.yes else False if args.no else None
     bot = await Tallybot.open(settings, channel="console")
     try:
-        channel = ConsoleChannel(bot, args.thread, quiet=args.json, auto_approve=approve)
+        channel = ConsoleChannel(
+            bot, args.thread, quiet=args.json, auto_approve=approve, book=args.book
+        )
         if args.message is None and not args.json:
             if files:
                 await channel.turn("", files)
@@ -115,58 +119,13 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
         await bot.close()
 
 
-# --- bills --------------------------------------------------------------------------------
+# --- bills: see bots/bills_cli.py ---------------------------------------------------------
 
 
 async def _bills(settings: Settings, args: argparse.Namespace) -> int:
-    from core.admin import Admin
+    from bots import bills_cli
 
-    async with await Admin.open(settings) as admin:
-        if args.bills_cmd == "list":
-            bills = await admin.bills()
-            if args.json:
-                print_json([b.to_json() for b in bills])
-            else:
-                _print_bills([b.to_json() for b in bills])
-            return EXIT_OK
-        if args.bills_cmd == "show":
-            bill = await admin.bill(args.id)
-            if args.json:
-                print_json(bill.to_json())
-            else:
-                from rich.console import Console
-
-                from bots.console import bill_rich_table
-
-                Console().print(bill_rich_table(bill.to_json(), "en"))
-            return EXIT_OK
-        # export
-        fmt = args.format
-        out = Path(args.out) if args.out else Path(f"bills.{fmt}")
-        count, path = await admin.export_bills(fmt, out)
-        print(f"exported {count} bill(s) to {path}")
-        return EXIT_OK
-
-
-def _print_bills(bills: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Bills")
-    for col in ("id", "thread", "date", "rev", "cost", "revenue", "profit", ""):
-        table.add_column(col, justify="right" if col in ("cost", "revenue", "profit") else "left")
-    for j in bills:
-        table.add_row(
-            str(j["id"]),
-            j["thread"],
-            j["date"],
-            str(j["revision"]),
-            j["cost"],
-            j["revenue"],
-            j["profit"],
-            j["currency"],
-        )
-    Console().print(table if bills else "No bills yet.")
+    return await bills_cli.run(settings, args)
 
 
 # --- runs ---------------------------------------------------------------------------------
@@ -240,8 +199,16 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's failure rule: one line on stderr, exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tallybot",
         description="Self-hosted data-analyst chat bot: sales CSV in, analysis and bills out.",
     )
@@ -250,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
     chat.add_argument("--thread", default="default", help="persistent console thread name")
+    chat.add_argument("--book", help="the shop's book to write to (default console:default)")
     chat.add_argument("--file", action="append", metavar="PATH", help="attach a file (repeatable)")
     chat.add_argument("--message", help="send one message and exit (no REPL)")
     chat.add_argument("--json", action="store_true", help="print one JSON object for the turn")
@@ -257,16 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_argument("--yes", action="store_true", help="approve pending actions")
     decide.add_argument("--no", action="store_true", help="deny pending actions")
 
-    bills = sub.add_parser("bills", help="list, show and export saved bills")
-    bsub = bills.add_subparsers(dest="bills_cmd", required=True)
-    bl = bsub.add_parser("list")
-    bl.add_argument("--json", action="store_true")
-    bs = bsub.add_parser("show")
-    bs.add_argument("id", type=int)
-    bs.add_argument("--json", action="store_true")
-    be = bsub.add_parser("export")
-    be.add_argument("--format", choices=("csv", "xlsx", "json"), default="csv")
-    be.add_argument("--out", help="output path (default bills.FORMAT)")
+    bills_cli.add_parser(sub)
 
     runs = sub.add_parser("runs", help="inspect runs and their steps")
     rsub = runs.add_subparsers(dest="runs_cmd", required=True)
@@ -349,11 +308,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(module.run(args) or 0)
         return asyncio.run(handler(settings, args))
     except UserError as exc:
-        return _fail(exc.message, EXIT_USAGE)
+        return _fail(_one_line(exc.message), EXIT_USAGE)
     except TallybotError as exc:
-        return _fail(exc.message)
+        return _fail(_one_line(exc.message))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a database that will not open, a folder that is not writable...
+        logging.getLogger(__name__).debug("command failed", exc_info=True)
+        return _fail(_one_line(f"{type(exc).__name__}: {exc}"))
+
+
+def _one_line(message: str) -> str:
+    """Failures are one line on stderr: later lines (SQL, hints) only with --verbose."""
+    first = message.strip().splitlines()
+    return first[0] if first else "failed"
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.bills.books import console_book
 from core.domain import RunStatus
 from core.events import (
     ApprovalRequired,
@@ -106,10 +107,14 @@ class ConsoleChannel:
         quiet: bool = False,
         ask: Callable[[str], str] | None = None,
         auto_approve: bool | None = None,
+        book: str | None = None,
     ) -> None:
         self.bot = bot
         self.key = f"console:{thread_name}"
         self.thread_name = thread_name
+        # ``--book NAME``: the shop's book this conversation writes to (default console:default).
+        self.book = None if book is None else console_book(book)
+        self.login = _login()
         if console is None:
             from rich.console import Console
 
@@ -136,7 +141,7 @@ class ConsoleChannel:
             pass  # not the main thread (tests) or no signals on this platform
         try:
             stream: AsyncIterator[Event] | None = self.bot.handle(
-                self.key, text, files=incoming, lang=lang
+                self.key, text, files=incoming, lang=lang, user=self.login, place=self.book
             )
             while stream is not None:
                 pending = await self._render(stream, result, lang)
@@ -298,3 +303,13 @@ def _merge_bills(result: TurnResult, bills: Iterable[int]) -> None:
     for b in bills:
         if b not in result.bills_changed:
             result.bills_changed.append(b)
+
+
+def _login() -> str | None:
+    """The operator's login name, recorded as ``console:<login>`` on bill revisions."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return None

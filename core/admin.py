@@ -11,13 +11,14 @@ what these return; it never reaches the store itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.store import Store
 from core.store import db as _db
 
 if TYPE_CHECKING:
     from core.bills import Bill, Ledger
+    from core.bills.report import Report
     from core.config import Settings
     from core.domain import Run
 
@@ -50,22 +51,50 @@ class Admin:
 
         return Ledger(self._store, self._settings)
 
-    async def bills(self) -> list[Bill]:
-        """Every bill at its latest revision, ordered by date then id."""
-        return await self._ledger().list()
+    async def bills(
+        self, *, book: str | None = None, date_from: str | None = None, date_to: str | None = None
+    ) -> list[Bill]:
+        """Bills at their latest revision (of one book, between two dates), by date then id."""
+        return await self._ledger().list(book=book, date_from=date_from, date_to=date_to)
 
     async def bill(self, bill_id: int) -> Bill:
         """One bill at its latest revision (raises NotFound)."""
         return await self._ledger().get(bill_id)
 
     async def export_bills(
-        self, fmt: Literal["csv", "xlsx", "json"], out: Path
+        self,
+        fmt: Literal["csv", "xlsx", "json"],
+        out: Path,
+        *,
+        book: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
     ) -> tuple[int, Path]:
-        """Write every bill to ``out``; returns how many bills and the file written."""
+        """Write the bills (filtered as :meth:`bills`) to ``out``; returns how many and where."""
         from core.bills import export_bills
 
-        bills = await self.bills()
+        bills = await self.bills(book=book, date_from=date_from, date_to=date_to)
         return len(bills), export_bills(bills, fmt, out)
+
+    async def report(
+        self,
+        *,
+        book: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        by: str = "day",
+    ) -> Report:
+        """Cost, revenue and profit of the bills (of a book, between two dates), grouped."""
+        from core.bills.report import build_report
+
+        bills = await self.bills(book=book, date_from=date_from, date_to=date_to)
+        return build_report(bills, book=book, date_from=date_from, date_to=date_to, by=by)  # type: ignore[arg-type]
+
+    async def history(self, bill_id: int) -> dict[str, Any]:
+        """A bill's revisions with when, who, why and item changes (raises NotFound)."""
+        from core.bills.history import history_json
+
+        return history_json(bill_id, await self._ledger().revisions(bill_id))
 
     # --- runs ----------------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ A channel adapter only translates. It calls, for each inbound message::
 
 ``key`` is the channel key of the conversation (``console:<name>``,
 ``slack:<team>:<channel>:<thread_ts>``, ``telegram:<chat_id>:<topic_id or 0>``); the thread is
-created on first use. Model-free commands (``/bill /add /show /undo /export /new /steps /stop
-/help``) are recognised here, so every channel gets them by passing the text through.
+created on first use, in the book of its place (``console:default``, ``slack:<team>:<channel>``,
+``telegram:<chat_id>``; see :mod:`core.bills.books`). Model-free commands (``/bill /add /show
+/undo /export /report /history /new /steps /stop /help``) are recognised here, so every channel
+gets them by passing the text through.
 
 Approval buttons call :meth:`Tallybot.submit_tool_outputs`, which streams the rest of the run.
 Expiry: :meth:`Tallybot.expire_due` (run periodically by :meth:`Tallybot.start_background`) moves
@@ -28,14 +30,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import commands, receipt
 from core.assistant import AssistantSpec, load_assistant
-from core.bills import Ledger
-from core.bills.sales_file import read_sales_items
+from core.bills import Ledger, books
+from core.bills.sales_days import read_sales_days
 from core.channels import ChannelState
 from core.config import Settings
 from core.domain import FileRef, Run, RunStatus, Thread
@@ -196,12 +199,21 @@ class Tallybot:
 
     # --- threads and files ---------------------------------------------------------------
 
-    async def thread(self, key: str, *, lang: str | None = None) -> Thread:
-        """The thread for a channel key (created on first use); remembers the language."""
-        thread = await self.store.get_or_create_thread(key, lang=lang)
+    async def thread(
+        self, key: str, *, lang: str | None = None, place: str | None = None
+    ) -> Thread:
+        """The thread for a channel key (created on first use, in its book); remembers the
+        language. ``place`` is a book key the adapter names (``tallybot chat --book``)."""
+        thread = await self.store.get_or_create_thread(
+            key, lang=lang, book=books.chooser(key, self.settings.book_scope, place)
+        )
         if lang and thread.lang != lang:
             await self.store.update_thread(thread.id, lang=lang)
             thread.lang = lang
+        if place and self.settings.book_scope == "place" and thread.book != place:
+            # The thread moves to another book; its current bill stays in the old one.
+            await self.store.update_thread(thread.id, book=place, current_bill_id=None)
+            thread.book, thread.current_bill_id = place, None
         return thread
 
     async def attach(self, thread: Thread, incoming: Incoming) -> FileRef:
@@ -215,9 +227,10 @@ class Tallybot:
             ) from exc
         ref = await self.intake.ingest(thread.id, incoming.name, data)
         if ref.kind == "table":
-            # Prices seen in attached sales files fill /add and amend_bill later.
+            # Prices seen in attached sales files (every sheet) fill /add and amend_bill later.
             with contextlib.suppress(UserError, ValueError):
-                items = read_sales_items(Path(ref.path), ref.name)
+                days = read_sales_days(Path(ref.path), ref.name, date.today().isoformat())
+                items = [item for rows in days.days.values() for item in rows]
                 await self.ledger.learn_prices(thread.id, items, source=ref.name)
         return ref
 
@@ -235,14 +248,22 @@ class Tallybot:
         files: Sequence[Incoming] = (),
         lang: str | None = None,
         user: str | None = None,
+        user_name: str | None = None,
+        place: str | None = None,
     ) -> AsyncIterator[Event]:
         """Answer one inbound message: attach files, run a command or a model run.
 
         When the store refuses (disk full, database gone) the person is told to try again
         later and the delivery's receipt (:mod:`core.receipt`) fails, so it is not
-        acknowledged as handled."""
+        acknowledged as handled.
+
+        ``user`` (the platform's id) and ``user_name`` are recorded on the bill revisions this
+        message leads to; ``place`` names the book when the key alone does not (console).
+        """
         try:
-            async for event in self._handle(key, text, files=files, lang=lang, user=user):
+            async for event in self._handle(
+                key, text, files=files, lang=lang, user=user, user_name=user_name, place=place
+            ):
                 yield event
         except Exception as exc:
             if not _store_error(exc):
@@ -262,13 +283,16 @@ class Tallybot:
         files: Sequence[Incoming] = (),
         lang: str | None = None,
         user: str | None = None,
+        user_name: str | None = None,
+        place: str | None = None,
     ) -> AsyncIterator[Event]:
         problem = self.service.store_problem() if self.service is not None else None
         if problem:  # never write to a database file that is no longer there
             raise StoreUnavailable(problem)
         existing = await self.store.thread_by_key(key)
         lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
-        thread = await self.thread(key, lang=lang)
+        thread = await self.thread(key, lang=lang, place=place)
+        await books.remember_actor(self.store, thread, books.actor_for(key, user, user_name))
         attached: list[FileRef] = []
         for incoming in files:
             try:

@@ -1,4 +1,5 @@
-"""Model-free commands: ``/bill /add /show /undo /export /new /steps /stop /help``.
+"""Model-free commands: ``/bill /add /show /undo /export /report /history /new /steps /stop
+/help``.
 
 They work with no model configured, in every channel, because :class:`core.app.Tallybot`
 recognises them before anything reaches the engine. Bill arithmetic lives in
@@ -14,10 +15,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from core.bills import Bill, export_bills, parse_add
-from core.bills.sales_file import read_sales_items
+from core import book_commands
+from core.bills import Bill, export_bills, normalize_name, parse_add
+from core.bills.books import actor_of, book_of_thread
+from core.bills.day_bills import save_file
 from core.domain import FileRef, Thread
-from core.errors import CommandError, ToolError, UserError
+from core.errors import CommandError, ToolError, UnknownPrice, UserError
 from core.events import Event, FileProduced, Reply
 from core.format import bill_table
 from core.i18n import t
@@ -43,7 +46,9 @@ class CommandHost(Protocol):
         ...
 
 
-COMMANDS = ("bill", "add", "show", "undo", "export", "new", "steps", "stop", "help")
+COMMANDS = (
+    "bill", "add", "show", "undo", "export", "report", "history", "new", "steps", "stop", "help",
+)  # fmt: skip
 _PATTERN = re.compile(r"^\s*/([A-Za-z_]+)(?:@\S+)?(?:\s+(.*))?$", re.DOTALL)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MIME = {
@@ -57,9 +62,12 @@ HELP = {
         "Commands (they work without a model):\n"
         "/bill [YYYY-MM-DD] — compute and save the day's bill from the attached sales file\n"
         "/add 2 向日葵 — add items to the current bill (known prices are filled in)\n"
+        "/add 2 牡丹 8/15 — add a new item with its unit cost/price\n"
         "/show [ID] — show the current bill (or bill ID)\n"
         "/undo — revert the last change to the current bill\n"
-        "/export [csv|xlsx|json] — export this conversation's bills\n"
+        "/export [csv|xlsx|json] — export this shop's bills\n"
+        "/report [today|week|month|YYYY-MM|FROM..TO] [by day|item] — cost, revenue, profit\n"
+        "/history [ID] — who changed a bill, when and how\n"
         "/new — start a new conversation (bills are kept)\n"
         "/steps [RUN_ID] — what the assistant did in the last run\n"
         "/stop — stop the running answer\n"
@@ -70,9 +78,12 @@ HELP = {
         "命令（无需配置模型即可使用）：\n"
         "/bill [YYYY-MM-DD] — 根据上传的销售文件计算并保存当天账单\n"
         "/add 2 向日葵 — 向当前账单添加商品（自动使用已知价格）\n"
+        "/add 2 牡丹 8/15 — 添加新商品并给出进价/售价\n"
         "/show [编号] — 查看当前账单（或指定账单）\n"
         "/undo — 撤销当前账单的上一次修改\n"
-        "/export [csv|xlsx|json] — 导出本对话的账单\n"
+        "/export [csv|xlsx|json] — 导出本店的账单\n"
+        "/report [today|week|month|YYYY-MM|起..止] [by day|item] — 成本、收入、利润\n"
+        "/history [编号] — 账单的修改记录：谁、何时、改了什么\n"
         "/new — 开始新的对话（账单会保留）\n"
         "/steps [RUN_ID] — 查看助手上一次运行的步骤\n"
         "/stop — 停止正在生成的回答\n"
@@ -134,8 +145,7 @@ async def run(
 async def _bill(
     bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
-    day = args or date.today().isoformat()
-    if not _DATE.match(day):
+    if args and not _DATE.match(args):
         raise CommandError(
             f"usage: /bill [YYYY-MM-DD], got {args!r}",
             zh=f"用法：/bill [YYYY-MM-DD]，收到的是 {args!r}",
@@ -151,12 +161,24 @@ async def _bill(
             "再发送 /bill。",
         )
     source = tables[-1]
-    items = read_sales_items(Path(source.path), source.name)
-    await bot.ledger.learn_prices(thread.id, items, source=source.name)
-    bill = await bot.ledger.save(
-        thread.id, day, items, note=f"/bill {source.name}", reason="command"
+    days, results = await save_file(
+        bot.ledger,
+        thread.id,
+        Path(source.path),
+        source.name,
+        default_date=args or date.today().isoformat(),
+        only=args or None,
+        note=f"/bill {source.name}",
+        reason="command",
+        actor=actor_of(thread),
     )
-    yield _bill_reply(bill.to_json(), lang)
+    if len(days.sheets) > 1 or days.skipped:
+        yield Reply(f"{source.name}: {days.sheet_phrase(lang)}", kind="info")
+    for result in results:
+        notice = result.notice(lang)
+        if notice:  # its own reply: channels draw a bill reply from its Bill JSON alone
+            yield Reply(notice, kind="info", bills_changed=(result.bill.id,))
+        yield _bill_reply(result.bill.to_json(), lang)
 
 
 async def _add(
@@ -168,8 +190,38 @@ async def _add(
             "There is no bill yet: attach the sales file and send /bill first.",
             zh="还没有账单：请先上传销售文件并发送 /bill。",
         )
-    bill = await bot.ledger.amend(thread.id, add=items, note=f"/add {args}", reason="command")
+    try:
+        bill = await bot.ledger.amend(
+            thread.id, add=items, note=f"/add {args}", reason="command", actor=actor_of(thread)
+        )
+    except UnknownPrice:
+        raise await _price_needed(bot, thread, items) from None
     yield _bill_reply(bill.to_json(), lang)
+
+
+async def _price_needed(
+    bot: CommandHost, thread: Thread, items: list[dict[str, str]]
+) -> CommandError:
+    """What a person must type when /add names an item with no known price."""
+    known = await bot.ledger.catalog(thread.id)
+    current = await bot.ledger.current(thread.id)
+    if current is not None:
+        known.update({i.key: (i.unit_cost, i.unit_price) for i in current.items})
+    missing = [
+        i for i in items
+        if not ("unit_cost" in i or (known.get(normalize_name(i["name"])) or (None,))[0])
+        or not ("unit_price" in i or (known.get(normalize_name(i["name"])) or (None, None))[1])
+    ] or items  # fmt: skip
+    names = [i["name"] for i in missing]
+    example = ", ".join(f"{i['quantity']} {i['name']} COST/PRICE" for i in missing)
+    example_zh = ", ".join(f"{i['quantity']} {i['name']} 进价/售价" for i in missing)
+    return CommandError(
+        f"I don't know the price of {', '.join(names)} yet. Add it with its unit cost and "
+        f"selling price: /add {example} (for example /add 2 牡丹 8/15).",
+        code="price_needed",
+        zh=f"还不知道 {'、'.join(names)} 的价格。请带上进价和售价添加：/add {example_zh}"
+        "（例如 /add 2 牡丹 8/15）。",
+    )
 
 
 async def _show(
@@ -198,7 +250,7 @@ async def _show(
 async def _undo(
     bot: CommandHost, thread: Thread, args: str, lang: str, attached: list[FileRef]
 ) -> AsyncIterator[Event]:
-    bill = await bot.ledger.undo(thread.id)
+    bill = await bot.ledger.undo(thread.id, actor=actor_of(thread))
     data = bill.to_json()
     if bill.voided:
         yield Reply(
@@ -219,7 +271,7 @@ async def _export(
     fmt = (args or "csv").lower()
     if fmt not in _MIME:
         raise CommandError("usage: /export [csv|xlsx|json]", zh="用法：/export [csv|xlsx|json]")
-    bills = await bot.ledger.list(thread_id=thread.id)
+    bills = await bot.ledger.list(book=book_of_thread(thread))
     if not bills:
         yield Reply(_say(lang, "No bills to export yet.", "还没有可导出的账单。"))
         return
@@ -291,6 +343,8 @@ _HANDLERS = {
     "show": _show,
     "undo": _undo,
     "export": _export,
+    "report": book_commands.report,
+    "history": book_commands.history,
     "new": _new,
     "steps": _steps,
     "stop": _stop,

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     tool_output_limit: int = 16_000
     currency: str = "CNY"
 
+    # --- issue 9, the shop's book: "place" shares bills across a place's threads -----------
+    book_scope: Literal["place", "thread"] = "place"
+
     # --- files and sandbox -----------------------------------------------------------------
     file_max_bytes: int = 50 * 1024 * 1024
     preview_rows: int = 5

@@ -125,6 +125,7 @@ class Thread:
     current_bill_id: int | None = None
     created_at: datetime = field(default_factory=utcnow)
     metadata: dict[str, Any] = field(default_factory=dict)
+    book: str | None = None  # the shop's book this thread writes bills to (core.bills.books)
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOWERS = ROOT / "examples" / "flower_sales.csv"
 BILL_KEYS = {
     "id",
+    "book",  # issue 9
     "thread",
     "date",
     "currency",

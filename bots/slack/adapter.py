@@ -75,6 +75,7 @@ class SlackAdapter:
         self._edit_interval = edit_interval
         self._tasks: set[asyncio.Task[None]] = set()
         self._locales: dict[str, str | None] = {}
+        self._names: dict[str, str | None] = {}  # display names, from the same users.info
         self.stats: Counter[str] = Counter()  # received / duplicate / refused / handled
         self.guard = Guard(bot, settings, self.client, self.stats)
         self.approvals = ApprovalRecords(bot, "slack")
@@ -136,11 +137,20 @@ class SlackAdapter:
         if user not in self._locales:
             try:
                 resp = await self.client.users_info(user=user, include_locale=True)
-                self._locales[user] = (resp.get("user") or {}).get("locale")
+                info = resp.get("user") or {}
+                self._locales[user] = info.get("locale")
+                profile = info.get("profile") or {}
+                self._names[user] = (
+                    profile.get("display_name") or info.get("real_name") or info.get("name")
+                ) or None
             except SlackApiError as exc:  # users:read missing: the message language decides
                 log.debug("users.info failed: %s", exc)
                 self._locales[user] = None
         return self._locales[user]
+
+    def display_name(self, user: str | None) -> str | None:
+        """The person's Slack name as :meth:`locale` learnt it, None when Slack did not say."""
+        return self._names.get(user) if user else None
 
     def responder(
         self,

@@ -24,6 +24,8 @@ _ARGS: dict[str, re.Pattern[str]] = {
     "show": re.compile(r"^(#?\d+)?$"),
     "undo": re.compile(r"^$"),
     "export": re.compile(r"^(csv|xlsx|json)?$", re.IGNORECASE),
+    "report": re.compile(r"^(today|week|month|\d{4}-\d{2}(-\d{2})?(\.\.\S+)?)?(\s+by\s+\w+)?$"),
+    "history": re.compile(r"^(#?\d+)?$"),
     "new": re.compile(r"^$"),
     "steps": re.compile(r"^(\S+)?$"),
     "stop": re.compile(r"^$"),

@@ -35,4 +35,8 @@ async def handle_slash(host: Host, body: dict[str, Any]) -> None:
         await responder.post(t("not_allowed", lang))
         return
     host.stats["handled"] += 1
-    await host.answer(responder, host.bot.handle(place.key, slash_text(raw), lang=lang, user=user))
+    name = host.display_name(user)
+    await host.answer(
+        responder,
+        host.bot.handle(place.key, slash_text(raw), lang=lang, user=user, user_name=name),
+    )

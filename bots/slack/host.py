@@ -40,6 +40,10 @@ class Host(Protocol):
         """The person's Slack locale, or None when Slack won't say."""
         ...
 
+    def display_name(self, user: str | None) -> str | None:
+        """The person's display name once :meth:`locale` looked them up, else None."""
+        ...
+
     def responder(
         self,
         place: Place,

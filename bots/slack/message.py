@@ -77,7 +77,10 @@ async def handle_message(
         await _set_title(host, place, text)
     host.stats["handled"] += 1
     await host.answer(
-        responder, host.bot.handle(place.key, text, files=files, lang=lang, user=user)
+        responder,
+        host.bot.handle(
+            place.key, text, files=files, lang=lang, user=user, user_name=host.display_name(user)
+        ),
     )
 
 

@@ -26,6 +26,12 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "Export this conversation's bills (csv/xlsx/json)",
         "导出本对话的账单（csv/xlsx/json）",
     ),
+    (
+        "report",
+        "Cost, revenue and profit, e.g. /report week",
+        "成本、收入、利润报表，如 /report week",
+    ),
+    ("history", "Who changed a bill and how", "账单的修改记录"),
     ("new", "Start a new conversation (bills are kept)", "开始新的对话（账单会保留）"),
     ("steps", "What the assistant did in the last run", "查看助手上一次运行的步骤"),
     ("stop", "Stop the running answer", "停止正在生成的回答"),

@@ -86,6 +86,7 @@ def build(adapter: Host) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
                 files=files,
                 lang=lang,
                 user=str(user.id) if user else None,
+                user_name=user.full_name if user else None,
             ):
                 await responder.on_event(event)
 

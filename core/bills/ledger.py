@@ -14,7 +14,7 @@ from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from core.bills.catalog import Draft, Prices, drafts, fill, item_name, lenient_prices, prices_of
-from core.bills.model import UNDO, Bill, BillHead, Change, LineItem, Revision
+from core.bills.model import UNDO, Actor, Bill, BillHead, Change, LineItem, Revision
 from core.bills.money import (
     MAX_QUANTITY,
     PRECISION,
@@ -63,10 +63,13 @@ class Ledger:
         run_id: str | None = None,
         call_id: str | None = None,
         reason: str = "save",
+        actor: Actor | None = None,
     ) -> Bill:
-        """Create a bill (revision 1) and make it the thread's current bill.
+        """Save the day's bill of the thread's book and make it the thread's current bill.
 
-        Missing unit prices are filled from the thread's catalog, then from the current bill.
+        One bill per book, date and currency: if the book has one, its items are replaced by a
+        new revision (``/undo`` brings them back); otherwise a bill at revision 1 is made.
+        Missing unit prices are filled from the book's catalog, then from the current bill.
         Raises ToolError (bad input), UnknownPrice, NotFound (no such thread).
         """
         day = check_date(date)
@@ -80,7 +83,7 @@ class Ledger:
         def lines(catalog: Prices, current: list[LineItem]) -> list[LineItem]:
             return fill(new, [catalog, prices_of(current)])
 
-        return await self._store.write_new_bill(
+        return await self._store.write_day_bill(
             thread_id,
             lines,
             date=day,
@@ -89,6 +92,7 @@ class Ledger:
             note=note,
             run_id=run_id,
             call_id=call_id,
+            actor=actor,
         )
 
     async def amend(
@@ -102,6 +106,7 @@ class Ledger:
         run_id: str | None = None,
         call_id: str | None = None,
         reason: str = "amend",
+        actor: Actor | None = None,
     ) -> Bill:
         """Write a new revision of a bill (default: the thread's current bill).
 
@@ -131,9 +136,12 @@ class Ledger:
             note=note,
             run_id=run_id,
             call_id=call_id,
+            actor=actor,
         )
 
-    async def undo(self, thread_id: str, bill_id: int | None = None) -> Bill:
+    async def undo(
+        self, thread_id: str, bill_id: int | None = None, *, actor: Actor | None = None
+    ) -> Bill:
         """Undo the last change of a bill (default: the thread's current bill) as a new revision.
 
         Revisions form a stack: every non-undo revision pushes a state, every undo pops one, so
@@ -142,7 +150,7 @@ class Ledger:
         Raises CommandError when there is nothing to undo.
         """
         try:
-            return await self._store.write_bill_undo(thread_id, bill_id, _undone)
+            return await self._store.write_bill_undo(thread_id, bill_id, _undone, actor)
         except NotFound:
             # Only finding the bill raises NotFound; without an id that means "no current bill".
             if bill_id is None:
@@ -173,9 +181,11 @@ class Ledger:
 
     # --- reads -----------------------------------------------------------------------------
 
-    async def get(self, bill_id: int, *, thread_id: str | None = None) -> Bill:
-        """A bill at its latest revision; with ``thread_id``, only that thread's bill."""
-        return await self._store.get_bill(bill_id, thread_id=thread_id)
+    async def get(
+        self, bill_id: int, *, thread_id: str | None = None, book: str | None = None
+    ) -> Bill:
+        """A bill at its latest revision; with ``thread_id`` (or ``book``), only that book's."""
+        return await self._store.get_bill(bill_id, thread_id=thread_id, book=book)
 
     async def current(self, thread_id: str) -> Bill | None:
         """The thread's current bill (the last one saved or amended), None if none or voided."""
@@ -185,10 +195,15 @@ class Ledger:
         """Every revision of a bill, oldest first, as JSON-ready dicts."""
         return [r.to_json() for r in await self._store.bill_history(bill_id)]
 
+    async def revisions(self, bill_id: int, *, thread_id: str | None = None) -> list[Revision]:
+        """Every revision of a bill (of the thread's book, if given), oldest first."""
+        return await self._store.bill_history(bill_id, thread_id=thread_id)
+
     async def list(
         self,
         *,
         thread_id: str | None = None,
+        book: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
         include_voided: bool = False,
@@ -196,6 +211,7 @@ class Ledger:
         """Bills at their latest revision, ordered by date then id; dates are inclusive."""
         return await self._store.list_bills(
             thread_id=thread_id,
+            book=book,
             date_from=None if date_from is None else check_date(date_from),
             date_to=None if date_to is None else check_date(date_to),
             include_voided=include_voided,

@@ -102,11 +102,13 @@ class Bill:
     voided: bool
     created_at: datetime
     updated_at: datetime
+    book: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The Bill JSON object shared by tools, commands, renderers and exports."""
         return {
             "id": self.id,
+            "book": self.book,
             "thread": self.thread_key,
             "date": self.date,
             "currency": self.currency,
@@ -118,6 +120,20 @@ class Bill:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
+
+
+@dataclass(slots=True, frozen=True)
+class Actor:
+    """Who made a change: channel-qualified id (``slack:U123``, ``telegram:42``,
+    ``console:<login>``) and the display name where the platform gives one."""
+
+    id: str
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``Mei (slack:U123)``, or the id alone."""
+        return f"{self.name} ({self.id})" if self.name and self.name != self.id else self.id
 
 
 @dataclass(slots=True, frozen=True)
@@ -144,10 +160,13 @@ class Revision:
     run_id: str | None
     call_id: str | None
     created_at: datetime
+    actor: Actor | None = None
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form, as :meth:`core.bills.Ledger.history` returns it."""
         return {
+            "actor": None if self.actor is None else self.actor.id,
+            "actor_name": None if self.actor is None else self.actor.name,
             "revision": self.revision,
             "reason": self.reason,
             "note": self.note,

@@ -57,6 +57,15 @@ def normalize_name(s: str) -> str:
     return clean_name(s).casefold()
 
 
+def shown(value: Any) -> str:
+    """A value as a message shows it: text quoted, numbers plain, never ``Decimal('1E+30')``."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (Decimal, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return repr(value)
+
+
 def invalid(message: str, zh: str, code: str = "invalid_item") -> ToolError:
     """The ToolError for a bad bill input, in English and Chinese."""
     return ToolError(message, code=code, zh=zh)
@@ -73,7 +82,8 @@ def to_decimal(value: Any, what: str = "value") -> Decimal:
     """
     if isinstance(value, bool):  # bool is an int subclass; "true" is not a quantity
         raise invalid(
-            f"{what} must be a number, got {value!r}", f"{what} 必须是数字，收到 {value!r}"
+            f"{what} must be a number, got {shown(value)}",
+            f"{what} 必须是数字，收到 {shown(value)}",
         )
     if isinstance(value, Decimal):
         number = value
@@ -85,22 +95,25 @@ def to_decimal(value: Any, what: str = "value") -> Decimal:
         text = unicodedata.normalize("NFKC", value).strip()
         if not text or len(text) > 50:
             raise invalid(
-                f"{what} must be a number, got {value!r}", f"{what} 必须是数字，收到 {value!r}"
+                f"{what} must be a number, got {shown(value)}",
+                f"{what} 必须是数字，收到 {shown(value)}",
             )
         try:
             number = Decimal(text)
         except InvalidOperation:
             raise invalid(
-                f"{what} must be a number, got {value!r}", f"{what} 必须是数字，收到 {value!r}"
+                f"{what} must be a number, got {shown(value)}",
+                f"{what} 必须是数字，收到 {shown(value)}",
             ) from None
     else:
         raise invalid(
-            f"{what} must be a number, got {value!r}", f"{what} 必须是数字，收到 {value!r}"
+            f"{what} must be a number, got {shown(value)}",
+            f"{what} 必须是数字，收到 {shown(value)}",
         )
     if not number.is_finite():
         raise invalid(
-            f"{what} must be a finite number, got {value!r}",
-            f"{what} 必须是有限的数字，收到 {value!r}",
+            f"{what} must be a finite number, got {shown(value)}",
+            f"{what} 必须是有限的数字，收到 {shown(value)}",
         )
     return number
 
@@ -112,8 +125,8 @@ def _check_places(
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_PLACES:
         raise invalid(
-            f"{what} has more than {MAX_PLACES} decimal places: {raw!r}",
-            f"{zh_what}的小数位超过 {MAX_PLACES} 位：{raw!r}",
+            f"{what} has more than {MAX_PLACES} decimal places: {shown(raw)}",
+            f"{zh_what}的小数位超过 {MAX_PLACES} 位：{shown(raw)}",
             code=code,
         )
     return number
@@ -126,14 +139,14 @@ def parse_quantity(value: Any, name: str) -> Decimal:
         number = to_decimal(value, what)
     except ToolError as exc:
         raise invalid(
-            f"quantity of {name} must be a positive number, got {value!r}",
-            f"{name} 的数量必须是正数，收到 {value!r}",
+            f"quantity of {name} must be a positive number, got {shown(value)}",
+            f"{name} 的数量必须是正数，收到 {shown(value)}",
             code="invalid_quantity",
         ) from exc
     if number <= 0 or number > MAX_QUANTITY:
         raise invalid(
-            f"quantity of {name} must be a positive number up to {MAX_QUANTITY}, got {value!r}",
-            f"{name} 的数量必须是不超过 {MAX_QUANTITY} 的正数，收到 {value!r}",
+            f"quantity of {name} must be a positive number up to {MAX_QUANTITY}, got {shown(value)}",
+            f"{name} 的数量必须是不超过 {MAX_QUANTITY} 的正数，收到 {shown(value)}",
             code="invalid_quantity",
         )
     return _check_places(number, what, f"{name} 的数量", value, "invalid_quantity")
@@ -147,8 +160,8 @@ def parse_unit(value: Any, name: str, field: str) -> Decimal | None:
     number = to_decimal(value, what)
     if number < 0 or number > MAX_UNIT:
         raise invalid(
-            f"{what} must be between 0 and {MAX_UNIT}, got {value!r}",
-            f"{name} 的{ZH_FIELD[field]}必须在 0 到 {MAX_UNIT} 之间，收到 {value!r}",
+            f"{what} must be between 0 and {MAX_UNIT}, got {shown(value)}",
+            f"{name} 的{ZH_FIELD[field]}必须在 0 到 {MAX_UNIT} 之间，收到 {shown(value)}",
             code="invalid_price",
         )
     return _check_places(number, what, f"{name} 的{ZH_FIELD[field]}", value)
@@ -187,9 +200,9 @@ def check_date(value: Any) -> str:
         except ValueError:
             pass
     raise ToolError(
-        f"date must be a real calendar date as YYYY-MM-DD, got {value!r}",
+        f"date must be a real calendar date as YYYY-MM-DD, got {shown(value)}",
         code="invalid_date",
-        zh=f"日期格式应为 YYYY-MM-DD 且为有效日期，收到 {value!r}",
+        zh=f"日期格式应为 YYYY-MM-DD 且为有效日期，收到 {shown(value)}",
     )
 
 
@@ -198,9 +211,9 @@ def check_currency(value: Any) -> str:
     text = value.strip().upper() if isinstance(value, str) else ""
     if not _CURRENCY_RE.match(text):
         raise ToolError(
-            f"currency must be a 3-letter code such as CNY or USD, got {value!r}",
+            f"currency must be a 3-letter code such as CNY or USD, got {shown(value)}",
             code="invalid_currency",
-            zh=f"币种应为三个字母的代码，例如 CNY 或 USD，收到 {value!r}",
+            zh=f"币种应为三个字母的代码，例如 CNY 或 USD，收到 {shown(value)}",
         )
     return text
 

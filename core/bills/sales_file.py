@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FileRejected
-from core.files.grid import read_grid
+from core.files.grid import Grid, read_grid
 from core.files.numbers import number_text
 
 # Shown to people as written here; matched after _norm_header (case, spaces, "_", units).
@@ -110,7 +110,17 @@ def read_sales_items(path: Path, name: str | None = None) -> list[dict[str, Any]
     :class:`FileRejected` naming the columns found, or the row and column of a bad cell.
     """
     display = name or Path(path).name
-    grid = read_grid(Path(path).read_bytes(), display)
+    return items_of_grid(read_grid(Path(path).read_bytes(), display), display)
+
+
+def has_sales_columns(grid: Grid) -> bool:
+    """True when the grid has all four bill columns."""
+    return all(f in _map_columns(grid.header) for f in _FIELDS)
+
+
+def items_of_grid(grid: Grid, display: str) -> list[dict[str, Any]]:
+    """The sales rows of one grid (see :func:`read_sales_items`). With a date column (日期,
+    date, ...), each item also has ``"date"``: the cell text, checked by the caller."""
     mapping = _map_columns(grid.header)
     missing = [f for f in _FIELDS if f not in mapping]
     if missing:
@@ -123,6 +133,7 @@ def read_sales_items(path: Path, name: str | None = None) -> list[dict[str, Any]
             zh=f"{display}：找不到{'、'.join(_FIELD_ZH[f] for f in missing)}列。"
             f"文件中的列：{found}。可用的列名——{accepted_zh}。",
         )
+    day_col = _date_column(grid.header, set(mapping.values()))
     items: list[dict[str, Any]] = []
     for number, row in zip(grid.row_numbers, grid.rows, strict=True):
         cells = {f: row[i].strip() for f, i in mapping.items()}
@@ -140,6 +151,9 @@ def read_sales_items(path: Path, name: str | None = None) -> list[dict[str, Any]
             item[fld] = _decimal(
                 cells[fld], row=number, column=grid.header[mapping[fld]], what=_FIELD_EN[fld]
             )
+        if day_col is not None:
+            item["date"] = row[day_col].strip()
+            item["row"] = number
         items.append(item)
     if not items:
         raise FileRejected(
@@ -147,3 +161,14 @@ def read_sales_items(path: Path, name: str | None = None) -> list[dict[str, Any]
             zh=f"{display} 的列正确，但没有销售数据行。",
         )
     return items
+
+
+_DATE_HEADERS = ("日期", "销售日期", "时间", "date", "day", "sale_date", "sales_date")
+
+
+def _date_column(header: list[str], taken: set[int]) -> int | None:
+    accepted = {_norm_header(n) for n in _DATE_HEADERS}
+    for i, h in enumerate(header):
+        if i not in taken and _norm_header(h) in accepted:
+            return i
+    return None

@@ -135,6 +135,12 @@ def delimiter_name(delimiter: str) -> str:
 
 
 def _grid_xlsx(data: bytes) -> Grid:
+    sheets = _xlsx_sheets(data)
+    return next(iter(sheets[1]), None) or Grid([], [], [], format="XLSX", sheets=sheets[0])
+
+
+def _xlsx_sheets(data: bytes, every: bool = False) -> tuple[list[str], list[Grid]]:
+    """Sheet names, and the first non-empty sheet's grid (``every``: each non-empty one)."""
     import openpyxl
 
     try:
@@ -143,6 +149,7 @@ def _grid_xlsx(data: bytes) -> Grid:
         raise FileRejected(
             f"Cannot open the Excel workbook: {exc}", zh=f"无法打开 Excel 工作簿：{exc}"
         ) from exc
+    found: list[Grid] = []
     try:
         sheets = list(book.sheetnames)
         for ws in book.worksheets:
@@ -151,13 +158,21 @@ def _grid_xlsx(data: bytes) -> Grid:
             rows = [[_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
             grid = _grid_from_rows(rows, "XLSX")
             if grid.header:
-                return _sheet_notes(grid, ws.title, sheets)
+                found.append(_sheet_notes(grid, ws.title, sheets))
+                if not every:
+                    break
     finally:
         book.close()
-    return Grid(header=[], rows=[], row_numbers=[], format="XLSX", sheets=sheets)
+    return sheets, found
 
 
 def _grid_xls(data: bytes) -> Grid:
+    sheets = _xls_sheets(data)
+    return next(iter(sheets[1]), None) or Grid([], [], [], format="XLS", sheets=sheets[0])
+
+
+def _xls_sheets(data: bytes, every: bool = False) -> tuple[list[str], list[Grid]]:
+    """Sheet names, and the first non-empty sheet's grid (``every``: each non-empty one)."""
     import xlrd
 
     try:
@@ -166,6 +181,7 @@ def _grid_xls(data: bytes) -> Grid:
         raise FileRejected(
             f"Cannot open the Excel workbook: {exc}", zh=f"无法打开 Excel 工作簿：{exc}"
         ) from exc
+    found: list[Grid] = []
     try:
         sheets = list(book.sheet_names())
         for index, title in enumerate(sheets):
@@ -186,10 +202,12 @@ def _grid_xls(data: bytes) -> Grid:
                 rows.append(row)
             grid = _grid_from_rows(rows, "XLS")
             if grid.header:
-                return _sheet_notes(grid, title, sheets)
+                found.append(_sheet_notes(grid, title, sheets))
+                if not every:
+                    break
     finally:
         book.release_resources()
-    return Grid(header=[], rows=[], row_numbers=[], format="XLS", sheets=sheets)
+    return sheets, found
 
 
 def _sheet_notes(grid: Grid, title: str, sheets: list[str]) -> Grid:
@@ -296,3 +314,15 @@ def _clean_header(grid: Grid) -> None:
         notes.append(f"duplicate headers renamed: {', '.join(renamed)}")
     grid.header, grid.rows = header, rows
     grid.notes.extend(notes)
+
+
+def read_grids(data: bytes, name: str | None) -> list[Grid]:
+    """Like :func:`read_grid`, but a workbook gives one grid per non-empty sheet (in order);
+    any other table is one grid. Empty workbooks give an empty list."""
+    kind, mime = sniff_kind(data, name or "")
+    if kind != "table" or mime not in (MIME_XLSX, MIME_XLS):
+        return [read_grid(data, name)]
+    _, grids = (_xlsx_sheets if mime == MIME_XLSX else _xls_sheets)(data, every=True)
+    for grid in grids:
+        _clean_header(grid)
+    return grids

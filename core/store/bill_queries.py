@@ -11,16 +11,26 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.bills.books import place_book
 from core.bills.catalog import Prices
-from core.bills.model import Bill, BillHead, Change, LineItem, Revision, bill_not_found, totals
+from core.bills.model import (
+    Actor,
+    Bill,
+    BillHead,
+    Change,
+    LineItem,
+    Revision,
+    bill_not_found,
+    totals,
+)
 from core.errors import NotFound
-from core.store.tables import bill_revisions, bills, price_catalog, threads
+from core.store.tables import bill_revisions, bills, book_prices, threads
 
 
 async def thread_row(conn: AsyncConnection, thread_id: str) -> Any:
     row = (
         await conn.execute(
-            sa.select(threads.c.id, threads.c.key, threads.c.current_bill_id).where(
+            sa.select(threads.c.id, threads.c.key, threads.c.current_bill_id, threads.c.book).where(
                 threads.c.id == thread_id
             )
         )
@@ -30,16 +40,26 @@ async def thread_row(conn: AsyncConnection, thread_id: str) -> Any:
     return row
 
 
+def book_of(row: Any) -> str:
+    """A thread row's book; a row written without one belongs to its key's place."""
+    return str(row.book) if row.book else place_book(row.key)
+
+
+async def thread_book(conn: AsyncConnection, thread_id: str) -> str:
+    return book_of(await thread_row(conn, thread_id))
+
+
 async def bill_for_write(conn: AsyncConnection, thread_id: str, bill_id: int | None) -> BillHead:
+    thread = await thread_row(conn, thread_id)
     if bill_id is None:
-        bill_id = (await thread_row(conn, thread_id)).current_bill_id
+        bill_id = thread.current_bill_id
         if bill_id is None:
             raise bill_not_found(None)
     # FOR UPDATE serialises writers of one bill on PostgreSQL; SQLite locks the whole file.
     row = (
         await conn.execute(
             sa.select(bills.c.id, bills.c.revision, bills.c.voided)
-            .where(bills.c.id == bill_id, bills.c.thread_id == thread_id)
+            .where(bills.c.id == bill_id, bills.c.book == book_of(thread))
             .with_for_update()
         )
     ).first()
@@ -90,9 +110,29 @@ async def revisions(conn: AsyncConnection, bill_id: int) -> list[Revision]:
             run_id=r.run_id,
             call_id=r.tool_call_id,
             created_at=r.created_at,
+            actor=Actor(r.actor, r.actor_name) if r.actor else None,
         )
         for r in rows
     ]
+
+
+async def day_bill(conn: AsyncConnection, book: str, date: str, currency: str) -> BillHead | None:
+    """The book's live bill of a date and currency (the newest, if a migration left two)."""
+    row = (
+        await conn.execute(
+            sa.select(bills.c.id, bills.c.revision, bills.c.voided)
+            .where(
+                bills.c.book == book,
+                bills.c.date == date,
+                bills.c.currency == currency,
+                bills.c.voided.is_(False),
+            )
+            .order_by(bills.c.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+    return None if row is None else BillHead(id=row.id, revision=row.revision, voided=False)
 
 
 async def insert_revision(
@@ -105,6 +145,7 @@ async def insert_revision(
     run_id: str | None,
     call_id: str | None,
     now: datetime,
+    actor: Actor | None = None,
 ) -> None:
     cost, revenue, profit = totals(change.items)
     keyed = bool(run_id and call_id)
@@ -122,6 +163,8 @@ async def insert_revision(
             run_id=run_id if keyed else None,
             tool_call_id=call_id if keyed else None,
             created_at=now,
+            actor=None if actor is None else actor.id[:200],
+            actor_name=None if actor is None or not actor.name else actor.name[:200],
         )
     )
 
@@ -160,6 +203,7 @@ async def revision_for_call(
 def snapshot_query() -> sa.Select[Any]:
     return sa.select(
         bills.c.id,
+        bills.c.book,
         bills.c.thread_id,
         threads.c.key.label("thread_key"),
         bills.c.date,
@@ -190,6 +234,7 @@ def bill_from_row(row: Any) -> Bill:
         voided=bool(row.voided),
         created_at=row.created_at,
         updated_at=row.revised_at,
+        book=row.book,
     )
 
 
@@ -206,24 +251,24 @@ async def snapshot(conn: AsyncConnection, bill_id: int, revision: int) -> Bill:
     return bill_from_row(row)
 
 
-async def catalog(conn: AsyncConnection, thread_id: str) -> Prices:
+async def catalog(conn: AsyncConnection, book: str) -> Prices:
     rows = (
         await conn.execute(
-            sa.select(
-                price_catalog.c.name, price_catalog.c.unit_cost, price_catalog.c.unit_price
-            ).where(price_catalog.c.thread_id == thread_id)
+            sa.select(book_prices.c.name, book_prices.c.unit_cost, book_prices.c.unit_price).where(
+                book_prices.c.book == book
+            )
         )
     ).all()
     return {r.name: (r.unit_cost, r.unit_price) for r in rows}
 
 
 async def learn(
-    conn: AsyncConnection, thread_id: str, prices: Prices, source: str, now: datetime
+    conn: AsyncConnection, book: str, prices: Prices, source: str, now: datetime
 ) -> None:
     """Upsert catalog rows; a None field keeps the value already known."""
     rows = [
         {
-            "thread_id": thread_id,
+            "book": book,
             "name": key,
             "unit_cost": cost,
             "unit_price": price,
@@ -241,17 +286,17 @@ async def learn(
     for row in rows:  # other backends: plain read-then-write inside the caller's transaction
         known = (
             await conn.execute(
-                sa.select(price_catalog.c.unit_cost, price_catalog.c.unit_price).where(
-                    price_catalog.c.thread_id == thread_id, price_catalog.c.name == row["name"]
+                sa.select(book_prices.c.unit_cost, book_prices.c.unit_price).where(
+                    book_prices.c.book == book, book_prices.c.name == row["name"]
                 )
             )
         ).first()
         if known is None:
-            await conn.execute(price_catalog.insert().values(**row))
+            await conn.execute(book_prices.insert().values(**row))
             continue
         await conn.execute(
-            price_catalog.update()
-            .where(price_catalog.c.thread_id == thread_id, price_catalog.c.name == row["name"])
+            book_prices.update()
+            .where(book_prices.c.book == book, book_prices.c.name == row["name"])
             .values(
                 unit_cost=row["unit_cost"] if row["unit_cost"] is not None else known.unit_cost,
                 unit_price=row["unit_price"] if row["unit_price"] is not None else known.unit_price,
@@ -266,12 +311,12 @@ async def _upsert_prices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
 
     # Both dialects spell the upsert the same way (ON CONFLICT ... DO UPDATE).
     insert: Any = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-    stmt = insert(price_catalog).values(rows)
+    stmt = insert(book_prices).values(rows)
     stmt = stmt.on_conflict_do_update(
-        index_elements=[price_catalog.c.thread_id, price_catalog.c.name],
+        index_elements=[book_prices.c.book, book_prices.c.name],
         set_={
-            "unit_cost": sa.func.coalesce(stmt.excluded.unit_cost, price_catalog.c.unit_cost),
-            "unit_price": sa.func.coalesce(stmt.excluded.unit_price, price_catalog.c.unit_price),
+            "unit_cost": sa.func.coalesce(stmt.excluded.unit_cost, book_prices.c.unit_cost),
+            "unit_price": sa.func.coalesce(stmt.excluded.unit_price, book_prices.c.unit_price),
             "source": stmt.excluded.source,
             "updated_at": stmt.excluded.updated_at,
         },

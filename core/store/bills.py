@@ -1,4 +1,4 @@
-"""The bills aggregate: bills, their append-only revisions, and the per-thread price catalog.
+"""The bills aggregate: bills, their append-only revisions, and each book's price catalog.
 
 Each public method is one whole operation in one transaction. A write takes a pure function
 from :mod:`core.bills.ledger` that decides the new revision's lines from what the transaction
@@ -18,7 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import core.store.bill_queries as sql
 from core.bills.catalog import Prices, prices_of
-from core.bills.model import UNDO, Bill, BillHead, Change, LineItem, Revision, bill_not_found
+from core.bills.model import (
+    UNDO,
+    Actor,
+    Bill,
+    BillHead,
+    Change,
+    LineItem,
+    Revision,
+    bill_not_found,
+)
 from core.errors import ToolError
 from core.store.tables import bill_revisions, bills, threads
 
@@ -40,7 +49,7 @@ class BillsRepo:
 
     # --- writes ----------------------------------------------------------------------------
 
-    async def write_new_bill(
+    async def write_day_bill(
         self,
         thread_id: str,
         lines: NewLines,
@@ -51,34 +60,33 @@ class BillsRepo:
         note: str | None,
         run_id: str | None,
         call_id: str | None,
+        actor: Actor | None = None,
     ) -> Bill:
-        """Insert a bill at revision 1, learn its prices and make it the thread's current bill."""
+        """Save the book's bill of ``date`` and ``currency``; make it the thread's current bill.
+
+        One bill per book, date and currency: when the book has one, this is its next revision
+        (the items replace the old ones, so undo brings them back); otherwise a new bill at
+        revision 1. Either way its prices are learnt into the book's catalog.
+        """
 
         async def work(conn: AsyncConnection) -> tuple[int, int]:
             thread = await sql.thread_row(conn, thread_id)
+            book = sql.book_of(thread)
             current = await sql.latest_items(conn, thread.current_bill_id)
-            items = lines(await sql.catalog(conn, thread_id), current)
+            items = lines(await sql.catalog(conn, book), current)
             now = datetime.now(UTC)
-            result = await conn.execute(
-                bills.insert().values(
-                    thread_id=thread_id,
-                    date=date,
-                    currency=currency,
-                    revision=1,
-                    voided=False,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None  # a single-row INSERT always reports its primary key
-            bill_id = int(key[0])
+            head = await sql.day_bill(conn, book, date, currency)
+            if head is None:
+                bill_id, revision = await _insert_bill(conn, thread_id, book, date, currency, now)
+            else:
+                bill_id, revision = head.id, head.revision + 1
+                await sql.bump(conn, bill_id, revision, False, now)
             await sql.insert_revision(
-                conn, bill_id, 1, Change(items), reason, note, run_id, call_id, now
+                conn, bill_id, revision, Change(items), reason, note, run_id, call_id, now, actor
             )
-            await sql.learn(conn, thread_id, prices_of(items), f"bill #{bill_id}", now)
+            await sql.learn(conn, book, prices_of(items), f"bill #{bill_id}", now)
             await sql.set_current(conn, thread_id, bill_id, now)
-            return bill_id, 1
+            return bill_id, revision
 
         return await self._write_bill(work, run_id, call_id)
 
@@ -92,26 +100,30 @@ class BillsRepo:
         note: str | None,
         run_id: str | None,
         call_id: str | None,
+        actor: Actor | None = None,
     ) -> Bill:
-        """Append a revision to a bill (None: the thread's current one) and learn its prices."""
+        """Append a revision to a bill of the thread's book (None: the thread's current one)."""
 
         async def work(conn: AsyncConnection) -> tuple[int, int]:
             head = await sql.bill_for_write(conn, thread_id, bill_id)
             before = await sql.latest_items(conn, head.id)
-            items = revise(head, before, await sql.catalog(conn, thread_id))
+            book = await sql.thread_book(conn, thread_id)
+            items = revise(head, before, await sql.catalog(conn, book))
             revision = head.revision + 1
             now = datetime.now(UTC)
             await sql.insert_revision(
-                conn, head.id, revision, Change(items), reason, note, run_id, call_id, now
+                conn, head.id, revision, Change(items), reason, note, run_id, call_id, now, actor
             )
             await sql.bump(conn, head.id, revision, False, now)
-            await sql.learn(conn, thread_id, prices_of(items), f"bill #{head.id}", now)
+            await sql.learn(conn, book, prices_of(items), f"bill #{head.id}", now)
             await sql.set_current(conn, thread_id, head.id, now)
             return head.id, revision
 
         return await self._write_bill(work, run_id, call_id)
 
-    async def write_bill_undo(self, thread_id: str, bill_id: int | None, undo: Undone) -> Bill:
+    async def write_bill_undo(
+        self, thread_id: str, bill_id: int | None, undo: Undone, actor: Actor | None = None
+    ) -> Bill:
         """Append an ``undo`` revision; a voiding one also clears the thread's current bill.
 
         Raises NotFound when the bill (or, without ``bill_id``, a current bill) does not exist.
@@ -122,7 +134,9 @@ class BillsRepo:
             change = undo(head, await sql.revisions(conn, head.id))
             revision = head.revision + 1
             now = datetime.now(UTC)
-            await sql.insert_revision(conn, head.id, revision, change, UNDO, None, None, None, now)
+            await sql.insert_revision(
+                conn, head.id, revision, change, UNDO, None, None, None, now, actor
+            )
             await sql.bump(conn, head.id, revision, change.voided, now)
             if change.voided:
                 await conn.execute(
@@ -167,24 +181,28 @@ class BillsRepo:
     # --- price catalog ---------------------------------------------------------------------
 
     async def learn_bill_prices(self, thread_id: str, prices: Prices, source: str) -> None:
-        """Upsert catalog rows of a thread (NotFound if it does not exist); None keeps a field."""
+        """Upsert catalog rows of a thread's book (NotFound without the thread)."""
         async with self.engine.begin() as conn:
-            await sql.thread_row(conn, thread_id)
-            await sql.learn(conn, thread_id, prices, source, datetime.now(UTC))
+            book = await sql.thread_book(conn, thread_id)
+            await sql.learn(conn, book, prices, source, datetime.now(UTC))
 
     async def bill_catalog(self, thread_id: str) -> Prices:
-        """``{normalised name: (unit_cost, unit_price)}`` known for this thread."""
+        """``{normalised name: (unit_cost, unit_price)}`` known in this thread's book."""
         async with self.engine.connect() as conn:
-            return await sql.catalog(conn, thread_id)
+            return await sql.catalog(conn, await sql.thread_book(conn, thread_id))
 
     # --- reads -----------------------------------------------------------------------------
 
-    async def get_bill(self, bill_id: int, *, thread_id: str | None = None) -> Bill:
-        """A bill at its latest revision; with ``thread_id``, only that thread's bill."""
+    async def get_bill(
+        self, bill_id: int, *, thread_id: str | None = None, book: str | None = None
+    ) -> Bill:
+        """A bill at its latest revision; with ``thread_id`` (or ``book``), only that book's."""
         async with self.engine.connect() as conn:
             q = sa.select(bills.c.revision).where(bills.c.id == bill_id)
             if thread_id is not None:
-                q = q.where(bills.c.thread_id == thread_id)
+                book = await sql.thread_book(conn, thread_id)
+            if book is not None:
+                q = q.where(bills.c.book == book)
             revision = (await conn.execute(q)).scalar()
             if revision is None:
                 raise bill_not_found(bill_id)
@@ -193,17 +211,20 @@ class BillsRepo:
     async def current_bill(self, thread_id: str) -> Bill | None:
         """The thread's current bill, None if it has none or it was voided."""
         async with self.engine.connect() as conn:
-            bill_id = (
+            thread = (
                 await conn.execute(
-                    sa.select(threads.c.current_bill_id).where(threads.c.id == thread_id)
+                    sa.select(threads.c.key, threads.c.book, threads.c.current_bill_id).where(
+                        threads.c.id == thread_id
+                    )
                 )
-            ).scalar()
+            ).first()
+            bill_id = None if thread is None else thread.current_bill_id
             if bill_id is None:
                 return None
             row = (
                 await conn.execute(
                     sa.select(bills.c.revision, bills.c.voided).where(
-                        bills.c.id == bill_id, bills.c.thread_id == thread_id
+                        bills.c.id == bill_id, bills.c.book == sql.book_of(thread)
                     )
                 )
             ).first()
@@ -211,8 +232,10 @@ class BillsRepo:
                 return None
             return await sql.snapshot(conn, bill_id, row.revision)
 
-    async def bill_history(self, bill_id: int) -> list[Revision]:
-        """Every revision of a bill, oldest first; NotFound when there are none."""
+    async def bill_history(self, bill_id: int, *, thread_id: str | None = None) -> list[Revision]:
+        """Every revision of a bill (of the thread's book, if given), oldest first."""
+        if thread_id is not None:
+            await self.get_bill(bill_id, thread_id=thread_id)  # NotFound in another book
         async with self.engine.connect() as conn:
             revisions = await sql.revisions(conn, bill_id)
         if not revisions:
@@ -223,11 +246,15 @@ class BillsRepo:
         self,
         *,
         thread_id: str | None = None,
+        book: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
         include_voided: bool = False,
     ) -> list[Bill]:
-        """Bills at their latest revision, ordered by date then id; dates are inclusive."""
+        """Bills at their latest revision, ordered by date then id; dates are inclusive.
+
+        ``thread_id`` keeps the bills that thread made; ``book`` the bills of a book.
+        """
         q = sql.snapshot_query().join(
             bill_revisions,
             sa.and_(
@@ -237,6 +264,8 @@ class BillsRepo:
         )
         if thread_id is not None:
             q = q.where(bills.c.thread_id == thread_id)
+        if book is not None:
+            q = q.where(bills.c.book == book)
         if date_from is not None:
             q = q.where(bills.c.date >= date_from)
         if date_to is not None:
@@ -246,3 +275,24 @@ class BillsRepo:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q.order_by(bills.c.date, bills.c.id))).all()
         return [sql.bill_from_row(r) for r in rows]
+
+
+async def _insert_bill(
+    conn: AsyncConnection, thread_id: str, book: str, date: str, currency: str, now: datetime
+) -> tuple[int, int]:
+    """A new bill row at revision 1 (its revision row is the caller's)."""
+    result = await conn.execute(
+        bills.insert().values(
+            thread_id=thread_id,
+            book=book,
+            date=date,
+            currency=currency,
+            revision=1,
+            voided=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT always reports its primary key
+    return int(key[0]), 1

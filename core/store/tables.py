@@ -252,6 +252,29 @@ price_catalog = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False, default=_now),
 )
 
+# --- issue 9, the shop's book -------------------------------------------------------------
+# The book key (core.bills.books) of a thread and of a bill; bills are found by book, not by
+# the thread that made them. Added here so the tables above read as migration 0001 made them.
+threads.append_column(sa.Column("book", sa.String(300)))
+bills.append_column(sa.Column("book", sa.String(300)))
+sa.Index("ix_bills_book_date", bills.c.book, bills.c.date)
+# Who made a revision: channel-qualified id ("slack:U123") and the display name, if any.
+bill_revisions.append_column(sa.Column("actor", sa.String(200)))
+bill_revisions.append_column(sa.Column("actor_name", sa.String(200)))
+
+# The price catalog of a book (replaces the per-thread price_catalog, which 0003 copied in).
+book_prices = sa.Table(
+    "book_prices",
+    metadata,
+    sa.Column("book", sa.String(300), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("unit_cost", Money),
+    sa.Column("unit_price", Money),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False, default=_now),
+)
+
+
 # Inbound deliveries already handled (Slack event_id, Telegram update_id): at-most-once.
 processed_events = sa.Table(
     "processed_events",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.bills.books import place_book
 from core.domain import Message, Thread, new_id, utcnow
 from core.errors import AlreadyHandled, NotFound
 from core.store.tables import messages, processed_events, threads
@@ -29,6 +30,7 @@ class ThreadsRepo:
             current_bill_id=row.current_bill_id,
             created_at=row.created_at,
             metadata=dict(row.metadata or {}),
+            book=row.book,
         )
 
     @staticmethod
@@ -59,13 +61,25 @@ class ThreadsRepo:
         return self._thread(row)
 
     async def get_or_create_thread(
-        self, key: str, *, lang: str | None = None, title: str | None = None
+        self,
+        key: str,
+        *,
+        lang: str | None = None,
+        title: str | None = None,
+        book: Callable[[str], str] | str | None = None,
     ) -> Thread:
-        """The thread for a channel key, created on first use (race-safe via the unique key)."""
+        """The thread for a channel key, created on first use (race-safe via the unique key).
+
+        ``book`` is the new thread's book key, or a function of its id giving it; by default
+        the book of the key's place (:func:`core.bills.books.place_book`).
+        """
         found = await self.thread_by_key(key)
         if found:
             return found
-        thread = Thread(id=new_id("thread"), key=key, lang=lang, title=title)
+        thread_id = new_id("thread")
+        if callable(book):
+            book = book(thread_id)
+        thread = Thread(id=thread_id, key=key, lang=lang, title=title, book=book or place_book(key))
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
@@ -74,6 +88,7 @@ class ThreadsRepo:
                         key=key,
                         lang=lang,
                         title=title,
+                        book=thread.book,
                         metadata={},
                         created_at=thread.created_at,
                         updated_at=thread.created_at,

@@ -1,4 +1,5 @@
-"""Bill tools the model calls: ``save_bill``, ``amend_bill``, ``get_bill``, ``list_bills``.
+"""Bill tools the model calls: ``amend_bill``, ``get_bill``, ``list_bills`` (``save_bill`` is
+:mod:`core.tools.save_bill`).
 
 Each is a thin shell over :class:`core.bills.Ledger`: the registry validates arguments against
 ``parameters`` (Draft 2020-12), the ledger validates meaning (positive quantities, real dates,
@@ -15,150 +16,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from core.bills import Bill, Ledger, format_money
+from core.bills import Ledger, format_money
+from core.bills.books import actor_of, book_of_thread
 from core.errors import ToolError, UserError
 from core.tools.base import Tool, ToolContext, ToolResult
-
-_DECIMAL_TEXT = r"^\s*\d+(\.\d+)?\s*$"
-_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "description": "YYYY-MM-DD"}
-_QUANTITY = {
-    "type": ["number", "string"],
-    "exclusiveMinimum": 0,
-    "pattern": _DECIMAL_TEXT,
-    "description": "How many were sold; a positive number (decimals allowed).",
-}
-
-
-def _unit(what: str) -> dict[str, Any]:
-    return {
-        "type": ["number", "string", "null"],
-        "minimum": 0,
-        "pattern": _DECIMAL_TEXT,
-        "description": f"{what} per unit. Omit it (or null) to use the price already known for "
-        "this item; if none is known the call fails and you must ask the user.",
-    }
-
-
-_ITEM = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "quantity": _QUANTITY,
-        "unit_cost": _unit("Purchase cost"),
-        "unit_price": _unit("Selling price"),
-    },
-    "required": ["name", "quantity"],
-    # Models like to add "total"; it is accepted and ignored, totals are computed in code.
-    "additionalProperties": True,
-}
-_REMOVE_ITEM = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "quantity": {
-            **_QUANTITY,
-            "description": "How many to take off; omit to remove the whole line.",
-        },
-    },
-    "required": ["name"],
-    "additionalProperties": True,
-}
-_BILL_ID = {
-    "type": "integer",
-    "minimum": 1,
-    "description": "Bill number; omit for this conversation's current bill.",
-}
-_NOTE = {"type": "string", "maxLength": 2000}
-
-
-def _write_output(bill: Bill) -> dict[str, Any]:
-    data = bill.to_json()
-    return {
-        "bill_id": bill.id,
-        "revision": bill.revision,
-        "items": data["items"],
-        "cost": data["cost"],
-        "revenue": data["revenue"],
-        "profit": data["profit"],
-    }
-
-
-def _as_tool_error(exc: UserError) -> ToolError:
-    # The registry turns ToolErrors into {"error": ...} for the model; a NotFound or
-    # CommandError must reach the model the same way instead of crashing the call.
-    return ToolError(exc.message, code=exc.code, zh=exc.zh)
-
-
-def _items_phrase(items: Any, lang: str, limit: int = 5) -> str:
-    if not isinstance(items, list):
-        return ""
-    parts = []
-    for item in items[:limit]:
-        if not isinstance(item, dict):
-            continue
-        name = str(item.get("name", "?"))
-        qty = item.get("quantity")
-        if qty is None:
-            parts.append(name if lang != "zh" else f"{name}（全部）")
-        else:
-            parts.append(f"{name} ×{qty}")
-    more = len(items) - limit
-    if more > 0:
-        parts.append(f"+{more} more" if lang != "zh" else f"等另外 {more} 项")
-    return ("、" if lang == "zh" else ", ").join(parts)
-
-
-class SaveBillTool:
-    """``save_bill``: record a day's bill from line items (a write; may need approval)."""
-
-    name = "save_bill"
-    description = (
-        "Save the bill for one day from its line items and make it this conversation's current "
-        "bill. Give each item's name and quantity, and unit_cost/unit_price when you know them "
-        "(omit them to use known prices). Cost, revenue and profit are computed by the ledger "
-        "from the items; any totals you send are ignored. Returns the saved bill."
-    )
-    parameters: dict[str, Any] = {
-        "type": "object",
-        "properties": {
-            "date": _DATE,
-            "items": {"type": "array", "items": _ITEM, "minItems": 1, "maxItems": 500},
-            "currency": {
-                "type": "string",
-                "pattern": r"^[A-Za-z]{3}$",
-                "description": "ISO 4217 code, e.g. CNY; default from settings.",
-            },
-            "note": _NOTE,
-        },
-        "required": ["date", "items"],
-        "additionalProperties": True,
-    }
-    needs_approval = True
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-
-    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        try:
-            bill = await self._ledger.save(
-                ctx.thread.id,
-                args["date"],
-                args["items"],
-                currency=args.get("currency"),
-                note=args.get("note"),
-                run_id=ctx.run_id,
-                call_id=ctx.call_id,
-            )
-        except UserError as exc:
-            raise _as_tool_error(exc) from exc
-        return ToolResult(output=_write_output(bill), bills_changed=[bill.id])
-
-    def describe_call(self, args: dict[str, Any], lang: str) -> str:
-        items = _items_phrase(args.get("items"), lang)
-        day = args.get("date", "?")
-        if lang == "zh":
-            return f"保存 {day} 的账单：{items}"
-        return f"Save the bill for {day}: {items}"
+from core.tools.bill_args import (
+    BILL_ID,
+    DATE,
+    ITEM,
+    NOTE,
+    REMOVE_ITEM,
+    as_tool_error,
+    items_phrase,
+    write_output,
+)
+from core.tools.save_bill import SaveBillTool
 
 
 class AmendBillTool:
@@ -175,10 +47,10 @@ class AmendBillTool:
     parameters: dict[str, Any] = {
         "type": "object",
         "properties": {
-            "bill_id": _BILL_ID,
-            "add": {"type": "array", "items": _ITEM, "maxItems": 500},
-            "remove": {"type": "array", "items": _REMOVE_ITEM, "maxItems": 500},
-            "note": _NOTE,
+            "bill_id": BILL_ID,
+            "add": {"type": "array", "items": ITEM, "maxItems": 500},
+            "remove": {"type": "array", "items": REMOVE_ITEM, "maxItems": 500},
+            "note": NOTE,
         },
         "anyOf": [
             {"required": ["add"], "properties": {"add": {"minItems": 1}}},
@@ -201,15 +73,16 @@ class AmendBillTool:
                 note=args.get("note"),
                 run_id=ctx.run_id,
                 call_id=ctx.call_id,
+                actor=actor_of(ctx.thread),
             )
         except UserError as exc:
-            raise _as_tool_error(exc) from exc
-        return ToolResult(output=_write_output(bill), bills_changed=[bill.id])
+            raise as_tool_error(exc) from exc
+        return ToolResult(output=write_output(bill), bills_changed=[bill.id])
 
     def describe_call(self, args: dict[str, Any], lang: str) -> str:
         bill_id = args.get("bill_id")
-        add = _items_phrase(args.get("add"), lang)
-        remove = _items_phrase(args.get("remove"), lang)
+        add = items_phrase(args.get("add"), lang)
+        remove = items_phrase(args.get("remove"), lang)
         if lang == "zh":
             target = f"账单 #{bill_id}" if bill_id else "当前账单"
             parts = [p for p in (add and f"添加 {add}", remove and f"删除 {remove}") if p]
@@ -228,7 +101,7 @@ class GetBillTool:
     )
     parameters: dict[str, Any] = {
         "type": "object",
-        "properties": {"bill_id": _BILL_ID},
+        "properties": {"bill_id": BILL_ID},
         "additionalProperties": True,
     }
     needs_approval = False
@@ -250,7 +123,7 @@ class GetBillTool:
             else:
                 bill = await self._ledger.get(bill_id, thread_id=ctx.thread.id)
         except UserError as exc:
-            raise _as_tool_error(exc) from exc
+            raise as_tool_error(exc) from exc
         return ToolResult(output=bill.to_json())
 
     def describe_call(self, args: dict[str, Any], lang: str) -> str:
@@ -275,7 +148,7 @@ class ListBillsTool:
     )
     parameters: dict[str, Any] = {
         "type": "object",
-        "properties": {"date_from": _DATE, "date_to": _DATE},
+        "properties": {"date_from": DATE, "date_to": DATE},
         "additionalProperties": True,
     }
     needs_approval = False
@@ -286,12 +159,12 @@ class ListBillsTool:
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         try:
             found = await self._ledger.list(
-                thread_id=ctx.thread.id,
+                book=book_of_thread(ctx.thread),
                 date_from=args.get("date_from"),
                 date_to=args.get("date_to"),
             )
         except UserError as exc:
-            raise _as_tool_error(exc) from exc
+            raise as_tool_error(exc) from exc
         totals: dict[str, dict[str, Decimal]] = {}
         for b in found:
             sums = totals.setdefault(

@@ -76,6 +76,12 @@ def _bill_tool(name: str) -> Callable[[ToolDeps], Tool]:
     return build
 
 
+def _bill_report(deps: ToolDeps) -> Tool:
+    from core.tools.bill_report import BillReportTool
+
+    return BillReportTool(deps.ledger)
+
+
 # Order is the order the model sees the tools in.
 TOOLS: dict[str, ToolInfo] = {
     info.name: info
@@ -86,6 +92,7 @@ TOOLS: dict[str, ToolInfo] = {
         ToolInfo("amend_bill", _bill_tool("amend_bill"), activity="updating_bill"),
         ToolInfo("get_bill", _bill_tool("get_bill")),
         ToolInfo("list_bills", _bill_tool("list_bills")),
+        ToolInfo("bill_report", _bill_report),
     )
 }
 TOOL_NAMES = frozenset(TOOLS)

@@ -459,7 +459,8 @@ async def test_replayed_save_writes_once(ledger: Ledger, store: Store, thread: T
     assert again == first
     assert len(await ledger.list()) == 1
     other_call = await ledger.save(thread.id, *args, run_id="run_1", call_id="call_2")
-    assert other_call.id != first.id
+    # Issue 9: one bill per book and date, so another call revises it instead of adding one.
+    assert (other_call.id, other_call.revision) == (first.id, first.revision + 1)
 
 
 async def test_replayed_amend_writes_once_and_returns_its_revision(
@@ -493,7 +494,7 @@ async def test_to_json_field_set(ledger: Ledger, thread: Thread) -> None:
     bill = await ledger.save(thread.id, "2024-05-01", [item("向日葵", 2, 5, "12.5")])
     data = bill.to_json()
     assert set(data) == {
-        "id", "thread", "date", "currency", "revision", "items",
+        "id", "book", "thread", "date", "currency", "revision", "items",
         "cost", "revenue", "profit", "created_at", "updated_at",
     }  # fmt: skip
     assert data["thread"] == "console:default"

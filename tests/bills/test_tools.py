@@ -51,7 +51,7 @@ def test_names_protocol_and_schemas(ledger: Ledger) -> None:
         jsonschema.Draft202012Validator.check_schema(tool.parameters)
         assert tool.description
     save = tools[0].parameters
-    assert save["required"] == ["date", "items"]
+    assert save["oneOf"] == [{"required": ["items"]}, {"required": ["file"]}]  # issue 9
     assert set(save["properties"]["items"]["items"]["properties"]) == {
         "name", "quantity", "unit_cost", "unit_price",
     }  # fmt: skip
@@ -62,8 +62,10 @@ async def test_save_bill_output(registry: ToolRegistry, ctx: ToolContext) -> Non
     result = await call(registry, ctx, "save_bill", SAVE)
     assert not result.is_error
     out = result.output
-    assert set(out) == {"bill_id", "revision", "items", "cost", "revenue", "profit"}
-    assert out["revision"] == 1
+    assert set(out) == {
+        "bill_id", "revision", "items", "cost", "revenue", "profit", "date", "replaced",
+    }  # fmt: skip
+    assert out["revision"] == 1 and out["replaced"] is False
     assert (out["cost"], out["revenue"], out["profit"]) == ("10.15", "25.30", "15.15")
     assert out["items"][1] == {
         "name": "玫瑰",
@@ -95,7 +97,9 @@ async def test_replayed_tool_call_writes_once(
 @pytest.mark.parametrize(
     ("name", "args", "code"),
     [
-        ("save_bill", {"items": SAVE["items"]}, "invalid_arguments"),  # no date
+        # Issue 9: date is optional (default today); exactly one of items or file.
+        ("save_bill", {"date": "2024-05-01"}, "invalid_arguments"),  # neither
+        ("save_bill", {**SAVE, "file": "sales.csv"}, "invalid_arguments"),  # both
         ("save_bill", {"date": "2024-05-01", "items": []}, "invalid_arguments"),
         ("save_bill", {"date": "May 1", "items": SAVE["items"]}, "invalid_arguments"),
         (

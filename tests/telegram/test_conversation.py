@@ -45,6 +45,8 @@ async def test_start_up_registers_commands_in_english_and_chinese(start, api) ->
             "show",
             "undo",
             "export",
+            "report",  # issue 9
+            "history",  # issue 9
             "new",
             "steps",
             "stop",
