@@ -48,20 +48,26 @@ from core.events import (
     RunFinished,
     StatusChanged,
     TextDelta,
+    Thinking,
 )
 from core.i18n import t
 from core.models.base import (
     Model,
     ModelDone,
+    ModelReasoningDelta,
+    ModelReasoningItem,
     ModelRequest,
     ModelTextDelta,
     ModelToolCall,
 )
 from core.prompt import Prompt
+from core.run_timeout import check_deadline, deadline_after, next_event
 from core.store import Store
+from core.thinking import TurnReasoning
 from core.tool_calls import ToolCalls
 from core.tools.base import ToolRegistry
 from core.turn import AwaitingApproval, Completed, NextStep, RunAgain, RunState
+from core.vision import request_has_images
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +137,7 @@ class Engine:
         if self.model is None:
             raise RuntimeError("Engine.execute needs a model")
         state = RunState(run, thread, lang, self._cancel.setdefault(run.id, asyncio.Event()))
+        state.deadline = deadline_after(self.settings.run_timeout)
         try:
             async for event in self._loop(state):
                 yield event
@@ -170,7 +177,10 @@ class Engine:
                     yield item
             match next_step:
                 case Completed():
-                    await self.store.set_run_status(run, RunStatus.COMPLETED, required_action=None)
+                    cut = {"reason": state.incomplete} if state.incomplete else None
+                    await self.store.set_run_status(
+                        run, RunStatus.COMPLETED, required_action=None, incomplete_details=cut
+                    )
                     yield StatusChanged(run.id, run.status)
                     yield RunFinished(
                         run.id,
@@ -185,6 +195,7 @@ class Engine:
                     if state.cancel.is_set():
                         raise _Cancelled
                     self._check_turns(run)
+                    check_deadline(state.deadline, self.settings.run_timeout)
                     steps = self._turn(state)
 
     def _check_turns(self, run: Run) -> None:
@@ -202,25 +213,36 @@ class Engine:
         run = state.run
         request = await self.prompt.request(run, state.thread, state.lang, self.model_name)
         calls: list[ModelToolCall] = []
-        async for event in self._stream_turn(state, request, calls):
+        thought = TurnReasoning()
+        async for event in self._stream_turn(state, request, calls, thought):
             yield event
         if not calls:
             yield Completed()
             return
-        await self.calls.record(run, calls)
+        await self.calls.record(
+            run, calls, details=thought.details(), images=request_has_images(request)
+        )
         async for item in self.calls.finish_open(state):
             yield item
 
     async def _stream_turn(
-        self, state: RunState, request: ModelRequest, calls: list[ModelToolCall]
+        self,
+        state: RunState,
+        request: ModelRequest,
+        calls: list[ModelToolCall],
+        thought: TurnReasoning,
     ) -> AsyncIterator[Event]:
-        """Stream the model: text into a ``message_creation`` step, calls into ``calls``."""
+        """Stream the model: text into a ``message_creation`` step, calls into ``calls``,
+        reasoning into ``thought`` (kept on the turn's first step, never shown)."""
         run = state.run
         message_step: RunStep | None = None
         parts: list[str] = []
         try:
-            async for mevent in self._stream(request, state.cancel):
+            async for mevent in self._stream(request, state):
                 match mevent:
+                    case ModelReasoningDelta() | ModelReasoningItem():
+                        if thought.add(mevent) and message_step is None:
+                            yield Thinking(run.id)
                     case ModelTextDelta(text=delta):
                         if message_step is None:
                             message_step = await self.store.add_step(run, StepType.MESSAGE_CREATION)
@@ -228,7 +250,16 @@ class Engine:
                         yield TextDelta(run.id, delta)
                     case ModelToolCall():
                         calls.append(mevent)
-                    case ModelDone(usage=usage):
+                    case ModelDone(usage=usage, incomplete=incomplete):
+                        if incomplete:
+                            state.incomplete = incomplete
+                            note = t("answer_cut", state.lang)
+                            if message_step is None:
+                                message_step = await self.store.add_step(
+                                    run, StepType.MESSAGE_CREATION
+                                )
+                            parts.append(note)
+                            yield TextDelta(run.id, note)
                         await self.store.update_run(
                             run,
                             usage={
@@ -244,24 +275,23 @@ class Engine:
                 await self.store.set_step_text(message_step, "".join(parts))
         text = "".join(parts)
         if message_step is not None:
+            if details := thought.details():
+                await self.store.set_step_details(message_step, details)
             await self.store.set_step_status(message_step, StepStatus.COMPLETED, text=text)
             if text.strip():
                 await self.store.add_message(state.thread.id, "assistant", text, run_id=run.id)
                 state.text.append(text)
 
-    async def _stream(self, request: ModelRequest, cancel: asyncio.Event) -> AsyncIterator:  # type: ignore[type-arg]
-        """The model's events until done, or until ``cancel`` is set (then the stream closes)."""
+    async def _stream(self, request: ModelRequest, state: RunState) -> AsyncIterator:  # type: ignore[type-arg]
+        """The model's events until done, until the cancel flag is set (then the stream
+        closes), or until the run's deadline (:mod:`core.run_timeout`) passes."""
         assert self.model is not None
         agen = self.model.stream(request)
-        waiter = asyncio.ensure_future(cancel.wait())
+        waiter = asyncio.ensure_future(state.cancel.wait())
         try:
             while True:
                 nxt = asyncio.ensure_future(agen.__anext__())
-                done, _ = await asyncio.wait({nxt, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    with contextlib.suppress(BaseException):
-                        await nxt
+                if not await next_event(nxt, waiter, state.deadline, self.settings.run_timeout):
                     raise _Cancelled
                 try:
                     event = nxt.result()

@@ -43,3 +43,6 @@ class RunState:
     cancel: asyncio.Event
     bills: list[int] = field(default_factory=list)  # bill ids changed, in first-change order
     text: list[str] = field(default_factory=list)  # the assistant messages stored so far
+    # Issue 13: why the model stopped early (run still completes), and the wall-time bound.
+    incomplete: str | None = None
+    deadline: float | None = None  # loop.time() after which the run fails (TALLYBOT_RUN_TIMEOUT)
