@@ -263,6 +263,7 @@ class FakeOpenAI:
         app.router.add_post("/openai/deployments/{name}/chat/completions", self._handle)
         app.router.add_post("/openai/deployments/{name}/responses", self._handle)
         app.router.add_post("/openai/v1/responses", self._handle)
+        app.router.add_post("/openai/responses", self._handle)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_post("/openai/deployments/{name}/audio/transcriptions", self._transcribe)
         # A short shutdown: a test that leaves a paused stream behind must not hang teardown.
