@@ -19,6 +19,7 @@ from core.errors import ConfigError
 def build_azure_client(settings: Settings) -> openai.AsyncAzureOpenAI:
     """An ``AsyncAzureOpenAI`` client from settings; a clear ConfigError when one is missing."""
     key = settings.azure_openai_api_key or settings.openai_api_key
+    endpoint = settings.azure_openai_endpoint or ""
     if not settings.openai_api_version:
         raise ConfigError(
             "AZURE_OPENAI_ENDPOINT is set but OPENAI_API_VERSION is not: set it to the API "
@@ -30,7 +31,7 @@ def build_azure_client(settings: Settings) -> openai.AsyncAzureOpenAI:
             "Endpoint in the Azure portal)"
         )
     return openai.AsyncAzureOpenAI(
-        azure_endpoint=settings.azure_openai_endpoint,
+        azure_endpoint=endpoint,
         api_key=key,
         api_version=settings.openai_api_version,
         timeout=settings.model_timeout,

@@ -121,10 +121,14 @@ class _PartialCall:
 class ChatModel:
     """:class:`~core.models.base.Model` over Chat Completions (streaming SSE)."""
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, model: str, *, text_tool_calls: bool = False
+    ) -> None:
         self.client = client
         self.model = model
         self.name = model
+        # Issue 13: read calls small models write in the text (core.models.text_calls).
+        self.text_tool_calls = text_tool_calls
 
     def payload(self, request: ModelRequest) -> dict[str, Any]:
         """The keyword arguments for ``chat.completions.create`` (without ``stream``)."""
@@ -141,8 +145,16 @@ class ChatModel:
             kwargs["reasoning_effort"] = request.reasoning_effort
         return kwargs
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """Stream one turn: text deltas, complete tool calls, then exactly one ModelDone."""
+        events = self._stream(request)
+        if self.text_tool_calls and request.tools:
+            from core.models.text_calls import read_text_calls
+
+            return read_text_calls(events, {tool.name for tool in request.tools})
+        return events
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         try:
             stream = await self.client.chat.completions.create(stream=True, **self.payload(request))
         except STREAM_ERRORS as exc:

@@ -44,13 +44,8 @@ def build_model(settings: Settings, client: openai.AsyncOpenAI | None = None) ->
     if settings.wire_api == "chat":
         from core.models.chat import ChatModel
 
-        chat = ChatModel(client, settings.model)
-        if settings.reads_text_tool_calls:
-            # Small local models write their calls in the text (issue 13).
-            from core.models.text_calls import TextToolCalls
-
-            return TextToolCalls(chat)
-        return chat
+        # Small local models write their calls in the text (issue 13).
+        return ChatModel(client, settings.model, text_tool_calls=settings.reads_text_tool_calls)
     from core.models.responses import ResponsesModel
 
     return ResponsesModel(client, settings.model)

@@ -101,24 +101,18 @@ def _held_from(text: str, at_start: bool) -> int:
     return len(text)
 
 
-class TextToolCalls:
-    """A :class:`~core.models.base.Model` that also reads tool calls written as text."""
+async def read_text_calls(
+    events: AsyncIterator[ModelEvent], names: set[str]
+) -> AsyncIterator[ModelEvent]:
+    """``events`` with calls written in the text turned into :class:`ModelToolCall` events.
 
-    def __init__(self, inner: Model) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        """The inner model's events, with text-written calls turned into tool calls."""
-        names = {tool.name for tool in request.tools}
-        if not names:
-            async for event in self.inner.stream(request):
-                yield event
-            return
-        pending = ""  # text not yet sent: it may be (the start of) a call
-        sent = False
-        holding = False
-        async for event in self.inner.stream(request):
+    Closing this iterator closes ``events`` (that is what stops a cancelled run's stream).
+    """
+    pending = ""  # text not yet sent: it may be (the start of) a call
+    sent = False
+    holding = False
+    try:
+        async for event in events:
             if isinstance(event, ModelTextDelta):
                 pending += event.text
                 if holding or (not sent and not pending.strip()):
@@ -138,3 +132,22 @@ class TextToolCalls:
                 for name, arguments in calls:
                     yield ModelToolCall(f"call_text_{uuid.uuid4().hex[:12]}", name, arguments)
             yield event
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class TextToolCalls:
+    """Any :class:`~core.models.base.Model`, also reading tool calls written as text
+    (:class:`core.models.chat.ChatModel` does this itself with ``text_tool_calls=True``)."""
+
+    def __init__(self, inner: Model) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        """The inner model's events, with text-written calls turned into tool calls."""
+        events = self.inner.stream(request)
+        names = {tool.name for tool in request.tools}
+        return read_text_calls(events, names) if names else events

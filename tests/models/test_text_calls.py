@@ -26,7 +26,7 @@ def _pieces(text: str, size: int = 5) -> list[ModelTextDelta]:
 async def _play(text: str, request: ModelRequest = WITH_TOOLS) -> list[object]:
     async with FakeOpenAI([_pieces(text)]) as fake:
         client = fake.client()
-        model = TextToolCalls(ChatModel(client, "qwen2.5-coder:1.5b"))
+        model = ChatModel(client, "qwen2.5-coder:1.5b", text_tool_calls=True)
         events = [e async for e in model.stream(request)]
         await client.close()
     return events
@@ -93,7 +93,8 @@ def test_arguments_as_a_json_string_and_lists() -> None:
 def test_auto_means_chat_servers_that_are_not_openai(env: dict[str, str], on: bool) -> None:
     settings = Settings(**env)  # type: ignore[arg-type]
     assert settings.reads_text_tool_calls is on
-    assert isinstance(build_model(settings), TextToolCalls) is on
+    model = build_model(settings)
+    assert getattr(model, "text_tool_calls", False) is on
 
 
 async def test_real_tool_calls_still_pass() -> None:
@@ -106,3 +107,27 @@ async def test_real_tool_calls_still_pass() -> None:
         events = [e async for e in model.stream(request)]
         await client.close()
     assert events[0] == ModelToolCall("c9", "echo", '{"text": "z"}')
+
+
+async def test_aclose_still_closes_the_http_stream() -> None:
+    import asyncio
+
+    from core.models.scripted import Pause
+
+    pause = Pause()
+    async with FakeOpenAI([[ModelTextDelta("first"), pause, ModelTextDelta("never")]]) as fake:
+        client = fake.client()
+        stream = ChatModel(client, "m", text_tool_calls=True).stream(WITH_TOOLS)
+        assert await anext(stream) == ModelTextDelta("first")
+        await asyncio.wait_for(pause.reached.wait(), 10)
+        await stream.aclose()  # type: ignore[attr-defined]
+        await asyncio.wait_for(fake.disconnected.wait(), 10)
+        await client.close()
+
+
+async def test_wrapper_for_any_model() -> None:
+    from core.models.scripted import ScriptedModel
+
+    model = TextToolCalls(ScriptedModel([[ModelTextDelta(TAGGED)]]))
+    events = [e async for e in model.stream(WITH_TOOLS)]
+    assert [type(e).__name__ for e in events] == ["ModelToolCall", "ModelDone"]
