@@ -96,9 +96,9 @@ def cut_outputs(items: list[Item], budget: int) -> list[Item]:
             key=lambda pair: len(pair[1].output),
             default=(-1, None),
         )
-        if longest is None or len(longest.output) <= 200:
+        if longest is None or len(longest.output) <= 400:
             break  # nothing left worth cutting: send it and let the server judge
-        keep = max(200, len(longest.output) // 2)
+        keep = len(longest.output) // 2  # halves each time: the loop ends
         dropped = len(longest.output) - keep
         shorter = FunctionOutput(
             longest.call_id, longest.output[:keep] + f"\n…[cut {dropped} characters to fit]"
