@@ -25,7 +25,7 @@ _QUANTITY = {
     "type": ["number", "string"],
     "exclusiveMinimum": 0,
     "pattern": _DECIMAL_TEXT,
-    "description": "How many were sold; a positive number (decimals allowed).",
+    "description": "Positive number.",
 }
 
 
@@ -34,8 +34,8 @@ def _unit(what: str) -> dict[str, Any]:
         "type": ["number", "string", "null"],
         "minimum": 0,
         "pattern": _DECIMAL_TEXT,
-        "description": f"{what} per unit. Omit it (or null) to use the price already known for "
-        "this item; if none is known the call fails and you must ask the user.",
+        # Short on purpose (issue 13): this schema is sent on every turn, four times over.
+        "description": f"{what} per unit; omit for the known price.",
     }
 
 
@@ -57,7 +57,7 @@ _REMOVE_ITEM = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "quantity": {
             **_QUANTITY,
-            "description": "How many to take off; omit to remove the whole line.",
+            "description": "Omit to remove the whole line.",
         },
     },
     "required": ["name"],
@@ -66,7 +66,7 @@ _REMOVE_ITEM = {
 _BILL_ID = {
     "type": "integer",
     "minimum": 1,
-    "description": "Bill number; omit for this conversation's current bill.",
+    "description": "Omit for the current bill.",
 }
 _NOTE = {"type": "string", "maxLength": 2000}
 
@@ -113,10 +113,8 @@ class SaveBillTool:
 
     name = "save_bill"
     description = (
-        "Save the bill for one day from its line items and make it this conversation's current "
-        "bill. Give each item's name and quantity, and unit_cost/unit_price when you know them "
-        "(omit them to use known prices). Cost, revenue and profit are computed by the ledger "
-        "from the items; any totals you send are ignored. Returns the saved bill."
+        "Save one day's bill from its line items; it becomes the current bill. Totals are "
+        "computed from the items; any you send are ignored."
     )
     parameters: dict[str, Any] = {
         "type": "object",
@@ -126,7 +124,7 @@ class SaveBillTool:
             "currency": {
                 "type": "string",
                 "pattern": r"^[A-Za-z]{3}$",
-                "description": "ISO 4217 code, e.g. CNY; default from settings.",
+                "description": "e.g. CNY",
             },
             "note": _NOTE,
         },
@@ -166,11 +164,9 @@ class AmendBillTool:
 
     name = "amend_bill"
     description = (
-        "Change a bill (default: the current one) by writing a new revision. 'remove' is applied "
-        "first: an item with quantity is reduced by it, without quantity the line is removed. "
-        "Then 'add' adds quantities to items of the same name or adds new lines; omit prices "
-        "to use the prices already on the bill or known for the item. To change a price, remove "
-        "the item and add it again with the new price. Totals are computed by the ledger."
+        "Change a bill as a new revision: 'remove' first (by quantity, or the whole line), then "
+        "'add' (adds to a line of the same name, or a new line). To change a price, remove the "
+        "item and add it again."
     )
     parameters: dict[str, Any] = {
         "type": "object",
@@ -223,9 +219,7 @@ class GetBillTool:
     """``get_bill``: read one bill of this conversation (read-only)."""
 
     name = "get_bill"
-    description = (
-        "Get a bill of this conversation with its items and totals (default: the current bill)."
-    )
+    description = "Get a bill with its items and totals."
     parameters: dict[str, Any] = {
         "type": "object",
         "properties": {"bill_id": _BILL_ID},
@@ -269,9 +263,7 @@ class ListBillsTool:
 
     name = "list_bills"
     description = (
-        "List this conversation's bills (id, date, currency, revision, item count, cost, "
-        "revenue, profit) with totals per currency, optionally between two dates (inclusive). "
-        "Use get_bill for a bill's items."
+        "List this conversation's bills with totals, optionally between two dates (inclusive)."
     )
     parameters: dict[str, Any] = {
         "type": "object",

@@ -52,7 +52,9 @@ async def test_repeated_write_needing_approval_is_not_asked_twice(
     settings: Settings, store: Store
 ) -> None:
     settings = settings.model_copy(update={"approve_writes": True})
-    model = ScriptedModel([[call("write", {"value": 7}, "w1")], [call("write", {"value": 7}, "w2")], text("ok")])
+    model = ScriptedModel(
+        [[call("write", {"value": 7}, "w1")], [call("write", {"value": 7}, "w2")], text("ok")]
+    )
     harness = Harness(settings, store, model)
     events = await harness.send("write 7")
     run_id = events[-1].run_id
