@@ -84,6 +84,10 @@ TEXTS: dict[str, dict[str, str]] = {
 TEXTS.update(
     {
         "thinking": {"en": "thinking…", "zh": "思考中…"},
+        "image_only": {
+            "en": "(sent an image: read it; if it is a sales sheet or receipt, list its items)",
+            "zh": "（发来一张图片：请识别内容；如果是销售单或小票，请列出其中的商品）",
+        },
         "answer_cut": {
             "en": "\n\n…(the answer was cut off: the model reached its output limit; ask for "
             "the rest or a shorter answer)",

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from core.config import Settings
 from core.domain import FileRef
+from core.events import Reply
+from core.i18n import t
 from core.models.base import ImagePart, ModelRequest, UserText
 from core.models.reasoning import sees_images
 
@@ -46,3 +48,21 @@ def image_part(ref: FileRef) -> ImagePart | None:
 def request_has_images(request: ModelRequest) -> bool:
     """Did the model see an image in this request (so a bill it writes may be read off it)?"""
     return any(isinstance(i, UserText) and i.images for i in request.items)
+
+
+def image_message(
+    settings: Settings, model: str, attached: list[FileRef], text: str, lang: str
+) -> tuple[str, Reply | None]:
+    """What :meth:`core.app.Tallybot.handle` does with images a person sent.
+
+    The model may see them: ``text`` (a stand-in when the photo came without a caption, so
+    the model is asked to read it). It may not: ``text`` unchanged and a clear reply saying
+    the configured model cannot read images.
+    """
+    images = [f for f in attached if f.kind == "image"]
+    if not images:
+        return text, None
+    if not vision_allowed(settings, model):
+        names = ", ".join(f.name for f in images)
+        return text, Reply(t("no_vision", lang, model=model, name=names), kind="info")
+    return (text if text.strip() else t("image_only", lang)), None
