@@ -183,7 +183,7 @@ class ConsoleChannel:
                             status = out.status(f"[dim]{t('thinking', lang)}[/dim]")
                             status.start()
                         elif not self.quiet and status is None:
-                            out.print(f"[dim]… {t('thinking', lang)}[/dim]")
+                            out.print(f"[dim]{t('thinking', lang)}[/dim]")
                     case ToolCallStarted(name=name):
                         if status:
                             status.stop()

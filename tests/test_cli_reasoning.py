@@ -22,3 +22,16 @@ def test_runs_show_prints_reasoning_the_chat_does_not(cli, tmp_path: Path) -> No
     assert step["reasoning"] == "3 roses at 6 is 18." and step["text"] == "Revenue 18."
     r = cli("runs", "show", out["run_id"])
     assert "1. reasoning: 3 roses at 6 is 18." in r.stdout
+
+
+def test_console_file_jpg_with_a_model_that_cannot_see(cli, tmp_path: Path) -> None:  # noqa: F811
+    """`tallybot chat --file x.jpg`: the image goes through the same facade as Slack/Telegram;
+    a model that cannot see gets no image and the person is told so, plainly."""
+    image = tmp_path / "x.jpg"
+    image.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 16 + b"\xff\xd9")
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"turns": [[{"text": "Please type the numbers."}]]}))
+    env = {"TALLYBOT_MODEL": f"scripted:{script}"}
+    r = cli("chat", "--thread", "i", "--file", str(image), "--message", "read it", extra_env=env)
+    assert r.returncode == 0, r.stderr
+    assert "cannot read images" in r.stdout and "Please type the numbers." in r.stdout
