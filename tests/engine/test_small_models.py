@@ -122,3 +122,30 @@ def test_token_estimate() -> None:
     assert estimate_tokens("abcd" * 10) == 10
     assert estimate_tokens("向日葵") == 3
     assert estimate_tokens("") == 0
+
+
+async def test_small_window_shrinks_file_previews_first(settings: Settings, store: Store) -> None:
+    from core.domain import FileRef
+
+    settings = settings.model_copy(update={"context_tokens": 2048})
+    model = ScriptedModel([text("ok")])
+    harness = Harness(settings, store, model)
+    thread = await harness.thread()
+    await store.add_file(
+        FileRef(
+            id="file_big",
+            thread_id=thread.id,
+            name="sales.csv",
+            path="/nonexistent",
+            sha256="0" * 64,
+            size=1,
+            mime="text/csv",
+            kind="table",
+            summary="rows " * 1000,  # a 5,000-character preview
+        )
+    )
+    await harness.send("total?")
+    (request,) = model.requests
+    assert "## sales.csv" in request.instructions
+    assert estimate_tokens(request.instructions) < 600
+    assert "cut" in request.instructions
