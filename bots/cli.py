@@ -64,9 +64,12 @@ def run_json(run: Run, thread_key: str) -> dict[str, Any]:
                     for c in step.tool_calls
                 ],
                 "text": step.text,
+                # Issue 13: only when there is some, so the keys of other steps stay as they were.
+                **({"reasoning": step.details["reasoning"]} if "reasoning" in step.details else {}),
             }
             for step in run.steps
         ],
+        **({"incomplete_details": run.incomplete_details} if run.incomplete_details else {}),
     }
 
 
@@ -182,8 +185,13 @@ def _print_run(run: Run, data: dict[str, Any]) -> None:
             print(f"  {label}: {data[label]}")
     if run.last_error:
         print(f"  last_error: {run.last_error}")
+    if run.incomplete_details:
+        print(f"  incomplete_details: {run.incomplete_details}")
     print(f"  usage: {run.usage}")
     for i, step in enumerate(data["steps"], 1):
+        if step.get("reasoning"):
+            # The model's reasoning is shown here only, never in a chat.
+            print(f"  {i}. reasoning: {' '.join(step['reasoning'].split())[:400]}")
         print(f"  {i}. {step['type']} ({step['status']}) {step['text'][:120]}")
         for c in step["tool_calls"]:
             print(f"     → {c['name']}({c['arguments'][:120]}) = {(c['output'] or '')[:120]}")

@@ -26,6 +26,7 @@ from core.events import (
     RunFinished,
     StatusChanged,
     TextDelta,
+    Thinking,
     ToolCallFinished,
     ToolCallStarted,
 )
@@ -181,7 +182,17 @@ class ConsoleChannel:
                     case StatusChanged(run_id=run_id, status=st):
                         result.run_id = run_id
                         result.status = st.value
+                    case Thinking():
+                        # Reasoning streams before any text (issue 13); never its content.
+                        if not self.quiet and sys.stdout.isatty() and status is None:
+                            status = out.status(f"[dim]{t('thinking', lang)}[/dim]")
+                            status.start()
+                        elif not self.quiet and status is None:
+                            out.print(f"[dim]{t('thinking', lang)}[/dim]")
                     case ToolCallStarted(name=name):
+                        if status:
+                            status.stop()
+                            status = None
                         if streaming and not self.quiet:
                             out.print()
                             streaming = False

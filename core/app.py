@@ -52,6 +52,8 @@ from core.store import Store
 from core.tools import registry
 from core.tools.base import ToolRegistry
 from core.tools.code_interpreter.mode import OFF_NOTE
+from core.transcribe import Transcriber
+from core.vision import image_message
 
 if TYPE_CHECKING:
     from core.service import Service
@@ -304,6 +306,10 @@ class Tallybot:
             async for event in commands.run(self, thread, command, lang, attached):
                 yield event
             return
+        # Issue 13: a photo goes to a model that sees (or a clear reply says it cannot).
+        text, refusal = image_message(self.settings, self.engine.model_name, attached, text, lang)
+        if refusal is not None:
+            yield refusal
         if not text.strip():
             for ref in attached:
                 yield Reply(t("file_attached", lang, name=ref.name))
@@ -337,6 +343,15 @@ class Tallybot:
                 return  # an earlier run already answered this message together with others
             async for event in self._watch(self.engine.execute(run, thread, lang)):
                 yield event
+
+    async def transcribe(self, name: str, data: bytes, lang: str | None = None) -> str:
+        """A voice note as text (issue 13); raises UserError with a reply for the person."""
+        return await self.transcriber.transcribe(name, data, lang)
+
+    @cached_property
+    def transcriber(self) -> Transcriber:
+        """The provider's audio transcription (TALLYBOT_TRANSCRIBE_MODEL)."""
+        return Transcriber(self.settings)
 
     async def submit_tool_outputs(
         self, run_id: str, decisions: Mapping[str, bool] | bool, *, lang: str | None = None

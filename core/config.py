@@ -42,6 +42,23 @@ class Settings(BaseSettings):
     model_timeout: float = 120.0
     model_max_retries: int = 2
 
+    # --- issue 13: reasoning, Azure, small models, images, voice ---------------------------
+    reasoning_effort: str | None = None  # "minimal" | "low" | "medium" | "high", where supported
+    azure_openai_endpoint: str | None = Field(
+        default=None, validation_alias=_env("AZURE_OPENAI_ENDPOINT")
+    )
+    azure_openai_api_key: str | None = Field(
+        default=None, validation_alias=_env("AZURE_OPENAI_API_KEY")
+    )
+    openai_api_version: str | None = Field(
+        default=None, validation_alias=_env("OPENAI_API_VERSION")
+    )
+    text_tool_calls: Literal["auto", "on", "off"] = "auto"
+    run_timeout: float = 300.0  # seconds of wall time per run; 0 = no bound
+    context_tokens: int | None = None  # the model's window; None = unknown, no trimming
+    vision: Literal["auto", "on", "off"] = "auto"
+    transcribe_model: str | None = None
+
     # --- storage ---------------------------------------------------------------------------
     data_dir: Path = Path("./data")
     database_url: str | None = None
@@ -175,17 +192,31 @@ class Settings(BaseSettings):
 
     @property
     def model_configured(self) -> bool:
-        """A model is usable when a key is set, or a base URL (local servers need no key)."""
-        return bool(self.openai_api_key or self.openai_base_url)
+        """A model is usable when a key is set, or a base URL (local servers need no key),
+        or an Azure OpenAI endpoint."""
+        return bool(self.openai_api_key or self.openai_base_url or self.azure_openai_endpoint)
 
     @property
     def wire_api(self) -> Literal["responses", "chat"]:
-        """Responses API for OpenAI itself, Chat Completions for everyone else, unless set."""
+        """Responses API for OpenAI itself, Chat Completions for everyone else (Azure
+        deployments included), unless set."""
         if self.model_api:
             return self.model_api
+        if self.azure_openai_endpoint:
+            return "chat"
         if not self.openai_base_url:
             return "responses"
         return "responses" if any(h in self.openai_base_url for h in OPENAI_HOSTS) else "chat"
+
+    @property
+    def reads_text_tool_calls(self) -> bool:
+        """Issue 13: look for tool calls written in the message text (small local models).
+        ``auto``: on for Chat Completions servers that are not OpenAI's (nor Azure's)."""
+        if self.text_tool_calls != "auto":
+            return self.text_tool_calls == "on"
+        url = self.openai_base_url or ""
+        openai_own = not url or any(h in url for h in OPENAI_HOSTS)
+        return self.wire_api == "chat" and not openai_own and not self.azure_openai_endpoint
 
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.files_dir, self.sandbox_dir, self.exports_dir):

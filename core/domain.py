@@ -166,6 +166,9 @@ class RunStep:
     tool_calls: list[ToolCall] = field(default_factory=list)
     created_at: datetime = field(default_factory=utcnow)
     completed_at: datetime | None = None
+    # Issue 13: {"reasoning": text, "reasoning_items": [...]} -- what the model thought before
+    # this step (shown by `runs show`, never in the chat; passed back within the run).
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -186,3 +189,5 @@ class Run:
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
     required_action: dict[str, Any] | None = None
     steps: list[RunStep] = field(default_factory=list)
+    # Issue 13: {"reason": "max_output_tokens"} when the answer was cut off (run still completed).
+    incomplete_details: dict[str, str] | None = None

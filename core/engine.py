@@ -29,6 +29,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
+from core import lifecycle
 from core.assistant import AssistantSpec
 from core.config import Settings
 from core.domain import (
@@ -42,10 +43,8 @@ from core.domain import (
     utcnow,
 )
 from core.errors import (
-    IllegalTransition,
     MaxTurnsExceeded,
     ModelError,
-    NotFound,
     RunError,
     StoreUnavailable,
 )
@@ -55,17 +54,22 @@ from core.events import (
     RunFinished,
     StatusChanged,
     TextDelta,
+    Thinking,
 )
 from core.i18n import t
 from core.models.base import (
     Model,
     ModelDone,
+    ModelReasoningDelta,
+    ModelReasoningItem,
     ModelRequest,
     ModelTextDelta,
     ModelToolCall,
 )
 from core.prompt import Prompt
+from core.run_timeout import check_deadline, deadline_after
 from core.store import Store
+from core.thinking import TurnReasoning
 from core.tool_calls import ToolCalls
 from core.tools.base import ToolRegistry
 from core.turn import (
@@ -77,6 +81,7 @@ from core.turn import (
     RunState,
     stream_until,
 )
+from core.vision import request_has_images
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +168,7 @@ class Engine:
         if self.model is None:
             raise RuntimeError("Engine.execute needs a model")
         state = RunState(run, thread, lang, self._cancel.setdefault(run.id, asyncio.Event()))
+        state.deadline = deadline_after(self.settings.run_timeout)
         try:
             async for event in self._loop(state):
                 yield event
@@ -212,7 +218,10 @@ class Engine:
                     yield item
             match next_step:
                 case Completed():
-                    await self.store.set_run_status(run, RunStatus.COMPLETED, required_action=None)
+                    cut = {"reason": state.incomplete} if state.incomplete else None
+                    await self.store.set_run_status(
+                        run, RunStatus.COMPLETED, required_action=None, incomplete_details=cut
+                    )
                     yield StatusChanged(run.id, run.status)
                     yield RunFinished(
                         run.id,
@@ -227,6 +236,7 @@ class Engine:
                     if state.cancel.is_set():
                         raise _Cancelled
                     self._check_turns(run)
+                    check_deadline(state.deadline, self.settings.run_timeout)
                     steps = self._turn(state)
 
     def _check_turns(self, run: Run) -> None:
@@ -244,25 +254,42 @@ class Engine:
         run = state.run
         request = await self.prompt.request(run, state.thread, state.lang, self.model_name)
         calls: list[ModelToolCall] = []
-        async for event in self._stream_turn(state, request, calls):
+        thought = TurnReasoning()
+        async for event in self._stream_turn(state, request, calls, thought):
             yield event
         if not calls:
             yield Completed()
             return
-        await self.calls.record(run, calls)
+        await self.calls.record(
+            run, calls, details=thought.details(), images=request_has_images(request)
+        )
         async for item in self.calls.finish_open(state):
             yield item
 
     async def _stream_turn(
-        self, state: RunState, request: ModelRequest, calls: list[ModelToolCall]
+        self,
+        state: RunState,
+        request: ModelRequest,
+        calls: list[ModelToolCall],
+        thought: TurnReasoning,
     ) -> AsyncIterator[Event]:
-        """Stream the model: text into a ``message_creation`` step, calls into ``calls``."""
+        """Stream the model: text into a ``message_creation`` step, calls into ``calls``,
+        reasoning into ``thought`` (kept on the turn's first step, never shown)."""
         run = state.run
         message_step: RunStep | None = None
         parts: list[str] = []
         try:
-            async for mevent in stream_until(self._require_model(), request, state.cancel):
+            async for mevent in stream_until(
+                self._require_model(),
+                request,
+                state.cancel,
+                state.deadline,
+                self.settings.run_timeout,
+            ):
                 match mevent:
+                    case ModelReasoningDelta() | ModelReasoningItem():
+                        if thought.add(mevent) and message_step is None:
+                            yield Thinking(run.id)
                     case ModelTextDelta(text=delta):
                         if message_step is None:
                             message_step = await self.store.add_step(run, StepType.MESSAGE_CREATION)
@@ -270,7 +297,16 @@ class Engine:
                         yield TextDelta(run.id, delta)
                     case ModelToolCall():
                         calls.append(mevent)
-                    case ModelDone(usage=usage):
+                    case ModelDone(usage=usage, incomplete=incomplete):
+                        if incomplete:
+                            state.incomplete = incomplete
+                            note = t("answer_cut", state.lang)
+                            if message_step is None:
+                                message_step = await self.store.add_step(
+                                    run, StepType.MESSAGE_CREATION
+                                )
+                            parts.append(note)
+                            yield TextDelta(run.id, note)
                         await self.store.update_run(
                             run,
                             usage={
@@ -286,6 +322,8 @@ class Engine:
                 await self.store.set_step_text(message_step, "".join(parts))
         text = "".join(parts)
         if message_step is not None:
+            if details := thought.details():
+                await self.store.set_step_details(message_step, details)
             await self.store.set_step_status(message_step, StepStatus.COMPLETED, text=text)
             if text.strip():
                 await self.store.add_message(
@@ -322,7 +360,7 @@ class Engine:
             and run.expires_at
             and run.expires_at <= utcnow()
         ):
-            await self._expire(run)
+            await lifecycle.expire(self.store, run)
         if run.status != RunStatus.REQUIRES_ACTION:
             key = "run_expired" if run.status == RunStatus.EXPIRED else "nothing_running"
             yield Reply(t(key, lang), kind="error")
@@ -360,19 +398,6 @@ class Engine:
             return True
         self.request_cancel(run.id)
         return True
-
-    async def _mark_cancelled(self, run: Run) -> None:
-        current = await self.store.get_run(run.id)
-        if current.status.terminal:
-            run.status = current.status
-            return
-        if current.status != RunStatus.CANCELLING:
-            await self.store.set_run_status(current, RunStatus.CANCELLING)
-        for step in current.steps:
-            if step.status == StepStatus.IN_PROGRESS:
-                await self.store.set_step_status(step, StepStatus.CANCELLED)
-        await self.store.set_run_status(current, RunStatus.CANCELLED, required_action=None)
-        run.status = current.status
 
     async def _finish_cancel(self, run: Run, lang: str) -> AsyncIterator[Event]:
         await self.store.set_run_status(run, RunStatus.CANCELLING)
@@ -451,47 +476,20 @@ class Engine:
         async for _ in self._fail(run, error, lang, [], []):
             pass
 
-    async def _expire(self, run: Run) -> None:
-        for step in run.steps:
-            if step.status == StepStatus.IN_PROGRESS:
-                await self.store.set_step_status(step, StepStatus.EXPIRED)
-        await self.store.set_run_status(run, RunStatus.EXPIRED, required_action=None)
+    async def _mark_cancelled(self, run: Run) -> None:
+        await lifecycle.mark_cancelled(self.store, run)
 
     async def expire_due(self) -> list[Run]:
         """Move ``requires_action`` runs past ``expires_at`` to ``expired``."""
-        now = utcnow()
-        expired = []
-        for run in await self.store.list_runs(statuses=[RunStatus.REQUIRES_ACTION]):
-            if run.expires_at and run.expires_at <= now:
-                full = await self.store.get_run(run.id)
-                try:
-                    await self._expire(full)
-                except IllegalTransition:
-                    continue  # answered at the same moment
-                expired.append(full)
-        return expired
+        return await lifecycle.expire_due(self.store)
 
     async def interrupted_runs(self) -> list[Run]:
         """Runs a crash left ``queued``, ``in_progress`` or ``cancelling`` (for recovery)."""
-        runs = await self.store.list_runs(
-            statuses=[RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.CANCELLING]
-        )
-        result = []
-        for run in runs:
-            try:
-                result.append(await self.store.get_run(run.id))
-            except NotFound:
-                continue
-        return result
+        return await lifecycle.interrupted_runs(self.store)
 
     async def prepare_resume(self, run: Run) -> None:
         """Make a crashed run resumable: half-written text steps fail, cancelling completes."""
-        if run.status == RunStatus.CANCELLING:
-            await self._mark_cancelled(run)
-            return
-        for step in run.steps:
-            if step.type == StepType.MESSAGE_CREATION and step.status == StepStatus.IN_PROGRESS:
-                await self.store.set_step_status(step, StepStatus.FAILED)
+        await lifecycle.prepare_resume(self.store, run)
 
 
 async def _completed() -> AsyncIterator[Completed]:

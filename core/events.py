@@ -26,6 +26,17 @@ class StatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class Thinking:
+    """The model reasons before it says anything: channels show a "thinking…" status.
+
+    Sent once per turn, when reasoning starts streaming and no text has yet; the reasoning
+    itself never reaches a channel (it is kept on the run step).
+    """
+
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallStarted:
     run_id: str
     call_id: str
@@ -99,6 +110,7 @@ class Reply:
 Event = (
     TextDelta
     | StatusChanged
+    | Thinking
     | ToolCallStarted
     | ToolCallFinished
     | FileProduced

@@ -89,6 +89,43 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+# --- issue 13: reasoning, cut-off answers, run timeout, images, voice -----------------------
+TEXTS.update(
+    {
+        "thinking": {"en": "thinking…", "zh": "思考中…"},
+        "image_only": {
+            "en": "(sent an image: read it; if it is a sales sheet or receipt, list its items)",
+            "zh": "（发来一张图片：请识别内容；如果是销售单或小票，请列出其中的商品）",
+        },
+        "answer_cut": {
+            "en": "\n\n…(the answer was cut off: the model reached its output limit; ask for "
+            "the rest or a shorter answer)",
+            "zh": "\n\n…（回答被截断：模型达到了输出上限。可以让它继续，或要求简短一些）",
+        },
+        "no_vision": {
+            "en": "The configured model ({model}) cannot read images, so I did not send it "
+            "{name}. Type the numbers as text, or ask the admin for a vision model "
+            "(TALLYBOT_VISION=on forces it).",
+            "zh": "当前配置的模型（{model}）不能识别图片，所以没有把 {name} 发给它。请把数字用文字"
+            "发来，或请管理员换一个能看图的模型（TALLYBOT_VISION=on 可强制开启）。",
+        },
+        "no_transcribe": {
+            "en": "I cannot listen to voice messages here: no transcription model is "
+            "configured (TALLYBOT_TRANSCRIBE_MODEL). Please type your message.",
+            "zh": "这里还不能听语音：没有配置语音转写模型（TALLYBOT_TRANSCRIBE_MODEL）。请直接打字。",
+        },
+        "transcribe_failed": {
+            "en": "I could not transcribe that voice message ({error}). Please type it.",
+            "zh": "这条语音没能转写成文字（{error}）。请直接打字。",
+        },
+        "voice_empty": {
+            "en": "I heard nothing in that voice message. Please try again or type it.",
+            "zh": "这条语音里没有听到内容，请重试或直接打字。",
+        },
+    }
+)
+
+
 def t(key: str, lang: str | None, **params: object) -> str:
     """Fixed text ``key`` in ``lang`` (English fallback), formatted with ``params``."""
     entry = TEXTS[key]

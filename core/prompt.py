@@ -5,6 +5,11 @@ language, the thread's files and current bill, and whatever the tools add) + :me
 (the thread as model items, oldest exchanges dropped first to fit the budget) + the tool specs.
 Because nothing is kept between turns, a run resumed after approval or after a crash continues
 exactly where it stopped.
+
+Issue 13: the current run's reasoning is passed back (:mod:`core.thinking`), images of the
+current run's messages go along when the model may see them (:mod:`core.vision`), and with
+``TALLYBOT_CONTEXT_TOKENS`` the whole request is fitted into that window
+(:mod:`core.context_window`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from datetime import date
 
 from core.assistant import AssistantSpec
 from core.config import Settings
-from core.domain import FileRef, Run, StepStatus, StepType, Thread
+from core.context_window import Window, cut_outputs, estimate_tokens, item_tokens, tools_tokens
+from core.domain import FileRef, Message, Run, StepStatus, StepType, Thread
 from core.models.base import (
     AssistantText,
     FunctionCall,
@@ -24,7 +30,9 @@ from core.models.base import (
     UserText,
 )
 from core.store import Store
+from core.thinking import reasoning_item
 from core.tools.base import PromptContext, ToolRegistry
+from core.vision import image_part, vision_allowed
 
 SUMMARY_LIMIT = 2000  # characters of one file's intake summary in the instructions
 
@@ -58,10 +66,19 @@ class _Exchange:
         return sum(1 for i in self.items if isinstance(i, (UserText, AssistantText)))
 
 
-def run_items(run: Run, output_limit: int) -> list[Item]:
-    """What ``run`` did, as model items: its finished text and its answered tool calls."""
+def run_items(run: Run, output_limit: int, *, reasoning: bool = False) -> list[Item]:
+    """What ``run`` did, as model items: its finished text and its answered tool calls.
+
+    ``reasoning`` (the run being answered): each step's reasoning goes before it. Reasoning
+    of earlier runs is left out -- providers ignore or reject it after a new user message.
+    """
     items: list[Item] = []
     for step in run.steps:
+        thought = reasoning_item(step.details) if reasoning else None
+        if thought is not None and (
+            step.type == StepType.TOOL_CALLS or step.status == StepStatus.COMPLETED
+        ):
+            items.append(thought)
         if step.type == StepType.MESSAGE_CREATION:
             if step.status == StepStatus.COMPLETED and step.text.strip():
                 items.append(AssistantText(step.text))
@@ -83,15 +100,35 @@ class Prompt:
     assistant: AssistantSpec
 
     async def request(self, run: Run, thread: Thread, lang: str, model: str) -> ModelRequest:
-        """The whole request for the next turn of ``run``."""
+        """The whole request for the next turn of ``run`` (fitted to the window, if known)."""
+        tools = self.tools.specs()
+        see = vision_allowed(self.settings, model)
+        if not self.settings.context_tokens:
+            return ModelRequest(
+                model=model,
+                instructions=await self.instructions(thread, lang),
+                items=tuple(await self.history(thread, run, images=see)),
+                tools=tools,
+                reasoning_effort=self.settings.reasoning_effort,
+            )
+        window = Window(self.settings.context_tokens)
+        room = window.input - tools_tokens(tools)
+        instructions = await self.instructions(thread, lang)
+        if estimate_tokens(instructions) > room // 2:
+            # File previews shrink first: the history holds what the person just asked.
+            instructions = await self.instructions(thread, lang, summary_limit=200)
+        room -= estimate_tokens(instructions)
         return ModelRequest(
             model=model,
-            instructions=await self.instructions(thread, lang),
-            items=tuple(await self.history(thread, run)),
-            tools=self.tools.specs(),
+            instructions=instructions,
+            items=tuple(await self.history(thread, run, images=see, token_budget=room)),
+            tools=tools,
+            reasoning_effort=self.settings.reasoning_effort,
         )
 
-    async def instructions(self, thread: Thread, lang: str) -> str:
+    async def instructions(
+        self, thread: Thread, lang: str, *, summary_limit: int = SUMMARY_LIMIT
+    ) -> str:
         """The system prompt: assistant file, date, language, files, current bill, tool texts."""
         fresh = await self.store.get_thread(thread.id)  # current bill may have moved
         files = await self.store.list_files(thread.id)
@@ -111,7 +148,7 @@ class Prompt:
             if summaries:
                 parts.append("What the files contain:")
                 for name, summary in summaries:
-                    parts.append(f"## {name}\n" + cut(summary, SUMMARY_LIMIT))
+                    parts.append(f"## {name}\n" + cut(summary, summary_limit))
         if fresh.current_bill_id:
             parts.append(
                 f"The current bill of this conversation is #{fresh.current_bill_id}; "
@@ -128,24 +165,38 @@ class Prompt:
                 texts.append(text)
         return texts
 
-    async def history(self, thread: Thread, run: Run) -> list[Item]:
-        """The thread as model items, oldest exchanges dropped first to fit the budget."""
-        exchanges = await self._exchanges(thread, run)
+    async def history(
+        self,
+        thread: Thread,
+        run: Run,
+        *,
+        images: bool = False,
+        token_budget: int | None = None,
+    ) -> list[Item]:
+        """The thread as model items, oldest exchanges dropped first to fit the budget
+        (characters, and ``token_budget`` tokens when the window is known)."""
+        exchanges = await self._exchanges(thread, run, images)
         limit_msgs = self.settings.history_max_messages
         budget = self.settings.history_budget_chars
         kept: list[_Exchange] = []
         used = 0
+        tokens = 0
         count = 0
         for exchange in reversed(exchanges):
             n = exchange.messages()
-            if kept and (used + exchange.size() > budget or count + n > limit_msgs):
+            size = sum(item_tokens(i) for i in exchange.items)
+            over = token_budget is not None and tokens + size > token_budget
+            if kept and (used + exchange.size() > budget or count + n > limit_msgs or over):
                 break
             kept.append(exchange)
             used += exchange.size()
+            tokens += size
             count += n
+        if token_budget is not None and kept and tokens > token_budget:
+            kept[0] = _Exchange(cut_outputs(kept[0].items, token_budget))
         return [item for exchange in reversed(kept) for item in exchange.items]
 
-    async def _exchanges(self, thread: Thread, run: Run) -> list[_Exchange]:
+    async def _exchanges(self, thread: Thread, run: Run, images: bool = False) -> list[_Exchange]:
         """Every exchange up to and including ``run``, within the message window."""
         runs = [r for r in await self.store.list_runs(thread_id=thread.id) if r.upto_seq]
         # Only the newest runs can fit the budget; older ones are not even loaded.
@@ -159,20 +210,34 @@ class Prompt:
         )
         earlier = [r for r in runs if r.id != run.id and r.created_at <= run.created_at]
         await self.store.load_steps(earlier)  # two queries, however long the thread
+        files = {f.id: f for f in await self.store.list_files(thread.id)} if images else {}
         exchanges: list[_Exchange] = []
         for r in runs:
             if r.created_at > run.created_at and r.id != run.id:
                 break
-            exchange = _Exchange([UserText(m.text) for m in messages if prev < m.seq <= r.upto_seq])
+            current = r.id == run.id
+            exchange = _Exchange(
+                [
+                    _user_text(m, files if current else {})
+                    for m in messages
+                    if prev < m.seq <= r.upto_seq
+                ]
+            )
             prev = max(prev, r.upto_seq)
             exchange.items.extend(
-                run_items(run if r.id == run.id else r, self.settings.tool_output_limit)
+                run_items(run if current else r, self.settings.tool_output_limit, reasoning=current)
             )
             if exchange.items:
                 exchanges.append(exchange)
             if r.id == run.id:
                 break
         return exchanges
+
+
+def _user_text(message: Message, files: dict[str, FileRef]) -> UserText:
+    """A user message; with its images when ``files`` holds them (the run being answered)."""
+    parts = [image_part(files[i]) for i in message.file_ids if i in files]
+    return UserText(message.text, images=tuple(p for p in parts if p is not None))
 
 
 def _file_list(files: list[FileRef]) -> str:

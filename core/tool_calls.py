@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from core.config import Settings
 from core.domain import Run, RunStatus, StepStatus, StepType, ToolCall, utcnow
@@ -27,6 +28,7 @@ from core.events import (
 from core.i18n import t
 from core.models.base import ModelToolCall
 from core.prompt import cut
+from core.repeat_guard import earlier_call, repeated_output
 from core.store import Store
 from core.tools.base import ToolContext, ToolRegistry, ToolResult
 from core.turn import AwaitingApproval, NextStep, RunAgain, RunCancelled, RunState
@@ -53,28 +55,50 @@ class ToolCalls:
             n += 1
         return f"{base}_{n}"
 
-    def _needs_approval(self, name: str) -> bool:
+    def _needs_approval(self, name: str, images: bool = False) -> bool:
         tool = self.tools.get(name)
         if getattr(tool, "external", False):
             return True  # the API client runs it: the run waits for its output
-        return bool(self.settings.approve_writes and tool is not None and tool.needs_approval)
+        # A write the model read off an image is always shown first (issue 13): reading a
+        # photo of a handwritten sheet is the likeliest place for a wrong number.
+        return bool(
+            (self.settings.approve_writes or images) and tool is not None and tool.needs_approval
+        )
 
-    async def record(self, run: Run, calls: list[ModelToolCall]) -> None:
-        """A ``tool_calls`` step with every call the model asked for, before any of them runs."""
+    async def record(
+        self,
+        run: Run,
+        calls: list[ModelToolCall],
+        *,
+        details: dict[str, Any] | None = None,
+        images: bool = False,
+    ) -> None:
+        """A ``tool_calls`` step with every call the model asked for, before any of them runs.
+
+        ``details``: the turn's reasoning when no text step came first; ``images``: the model
+        saw images this turn, so writes wait for approval whatever ``approve_writes`` says.
+        """
         step = await self.store.add_step(run, StepType.TOOL_CALLS)
+        if details:
+            await self.store.set_step_details(step, details)
         for mcall in calls:
-            needs = self._needs_approval(mcall.name)
-            await self.store.add_tool_call(
-                step,
-                ToolCall(
-                    id=self._unique_call_id(run, mcall.call_id),
-                    run_id=run.id,
-                    step_id=step.id,
-                    name=mcall.name,
-                    arguments=mcall.arguments,
-                    approval="pending" if needs else None,
-                ),
+            call = ToolCall(
+                id=self._unique_call_id(run, mcall.call_id),
+                run_id=run.id,
+                step_id=step.id,
+                name=mcall.name,
+                arguments=mcall.arguments,
             )
+            # A repeat is answered from the earlier result, so nobody is asked twice.
+            if self._needs_approval(mcall.name, images) and not earlier_call(
+                run, call, self._writes
+            ):
+                call.approval = "pending"
+            await self.store.add_tool_call(step, call)
+
+    def _writes(self, name: str) -> bool:
+        tool = self.tools.get(name)
+        return bool(tool is not None and tool.needs_approval)
 
     async def finish_open(self, state: RunState) -> AsyncIterator[Event | NextStep]:
         """Run the open tool_calls step: execute calls without output, or ask for approval."""
@@ -113,6 +137,12 @@ class ToolCalls:
                 is_error=True,
             )
             yield ToolCallFinished(run.id, call.id, call.name, call.output or "", True)
+            return
+        if (earlier := earlier_call(run, call, self._writes)) is not None:
+            # Not executed again: the model gets the earlier result and is told to answer.
+            output = repeated_output(earlier)
+            await self.store.set_tool_output(call, output, is_error=False)
+            yield ToolCallFinished(run.id, call.id, call.name, output, False)
             return
         yield ToolCallStarted(run.id, call.id, call.name, call.arguments)
         result = await self._call_tool(call, state)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from core.domain import Run, Thread
 from core.models.base import Model, ModelEvent, ModelRequest
+from core.run_timeout import next_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,23 +51,26 @@ class RunState:
     cancel: asyncio.Event
     bills: list[int] = field(default_factory=list)  # bill ids changed, in first-change order
     text: list[str] = field(default_factory=list)  # the assistant messages stored so far
+    # Issue 13: why the model stopped early (run still completes), and the wall-time bound.
+    incomplete: str | None = None
+    deadline: float | None = None  # loop.time() after which the run fails (TALLYBOT_RUN_TIMEOUT)
 
 
 async def stream_until(
-    model: Model, request: ModelRequest, cancel: asyncio.Event
+    model: Model,
+    request: ModelRequest,
+    cancel: asyncio.Event,
+    deadline: float | None = None,
+    limit: float = 0.0,
 ) -> AsyncIterator[ModelEvent]:
-    """The model's events until done, or until ``cancel`` is set (then the stream closes and
-    :class:`RunCancelled` is raised)."""
+    """The model's events until done; :class:`RunCancelled` once ``cancel`` is set, and
+    :class:`~core.run_timeout.RunTimedOut` past ``deadline`` (the stream is closed either way)."""
     agen = model.stream(request)
     waiter = asyncio.ensure_future(cancel.wait())
     try:
         while True:
             nxt = asyncio.ensure_future(agen.__anext__())
-            done, _ = await asyncio.wait({nxt, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                with contextlib.suppress(BaseException):
-                    await nxt
+            if not await next_event(nxt, waiter, deadline, limit):
                 raise RunCancelled
             try:
                 event = nxt.result()

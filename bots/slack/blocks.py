@@ -26,6 +26,7 @@ LABELS: dict[str, dict[str, str]] = {
     "expires": {"en": "Expires", "zh": "过期时间"},
     "by": {"en": "by", "zh": "操作人"},
     "thinking": {"en": "is analysing the data…", "zh": "正在分析数据…"},
+    "reasoning": {"en": "is thinking…", "zh": "正在思考…"},  # issue 13: reasoning streams
     "running_code": {"en": "is running Python…", "zh": "正在运行 Python…"},
     "updating_bill": {"en": "is updating the bill…", "zh": "正在更新账单…"},
     "searching": {"en": "is searching the files…", "zh": "正在搜索文件…"},

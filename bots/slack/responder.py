@@ -25,6 +25,7 @@ from core.events import (
     Reply,
     RunFinished,
     TextDelta,
+    Thinking,
     ToolCallStarted,
 )
 
@@ -149,6 +150,10 @@ class Responder:
                 await self._flush_text()
                 if self._status_shown:
                     await self._set_status(tool_status(name, self.lang))
+            case Thinking():
+                # The model reasons before a word (issue 13): say so where status shows.
+                if self._status_shown:
+                    await self._set_status(label("reasoning", self.lang))
             case FileProduced():
                 await self._flush_text()
                 await self.upload(event)

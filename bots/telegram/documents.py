@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telegram import Bot, Document
+from telegram import Audio, Bot, Document, PhotoSize, Voice
 from telegram.error import BadRequest
 
 OFFICIAL_API = "https://api.telegram.org"
@@ -54,9 +54,16 @@ def download_limit(api_url: str) -> int | None:
     return BOT_API_DOWNLOAD_LIMIT if api_url.rstrip("/") == OFFICIAL_API else None
 
 
-async def fetch(bot: Bot, document: Document, limit: int | None) -> Downloaded:
-    """Download ``document``; raises :class:`TooBig` before or instead of a doomed download."""
-    name = document.file_name or f"{document.file_unique_id}.bin"
+async def fetch(
+    bot: Bot,
+    document: Document | PhotoSize | Voice | Audio,
+    limit: int | None,
+    *,
+    name: str | None = None,
+) -> Downloaded:
+    """Download ``document`` (or a photo, voice note, audio file); raises :class:`TooBig`
+    before or instead of a doomed download."""
+    name = name or getattr(document, "file_name", None) or f"{document.file_unique_id}.bin"
     if limit is not None and document.file_size and document.file_size > limit:
         raise TooBig(name, document.file_size)
     try:

@@ -12,11 +12,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bots.channel import thread_lang
-from bots.telegram import documents
+from bots.telegram import media
 from bots.telegram.addressing import (
     body_for_bot,
     is_addressed,
@@ -27,7 +26,6 @@ from bots.telegram.addressing import (
 )
 from bots.telegram.responder import Responder
 from core.app import Incoming
-from core.i18n import t
 
 if TYPE_CHECKING:
     from bots.telegram.host import Host
@@ -35,7 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # New messages only: an edited message is not a new question.
-FILTER = filters.UpdateType.MESSAGE & (filters.TEXT | filters.COMMAND | filters.Document.ALL)
+# Photos, voice notes and audio since issue 13.
+FILTER = filters.UpdateType.MESSAGE & (
+    filters.TEXT
+    | filters.COMMAND
+    | filters.Document.ALL
+    | filters.PHOTO
+    | filters.VOICE
+    | filters.AUDIO
+)
 
 
 def build(adapter: Host) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
@@ -64,21 +70,19 @@ def build(adapter: Host) -> MessageHandler[ContextTypes.DEFAULT_TYPE, None]:
             reply_to=message.message_id,
             user=str(message.from_user.id) if message.from_user else None,
         ) as responder:
-            if message.document is not None:
-                try:
-                    got = await documents.fetch(
-                        context.bot, message.document, adapter.download_limit
-                    )
-                except documents.TooBig as exc:
-                    await responder.say(exc.message(answer_lang), error=True)
+            got = await media.fetch_attachment(
+                adapter, context.bot, message, responder, answer_lang
+            )
+            if got is False:
+                return
+            if isinstance(got, Incoming):
+                files.append(got)
+            if media.recording(message) is not None:
+                heard = await media.hear(adapter, context.bot, message, responder, answer_lang)
+                if heard is None:
                     return
-                except TelegramError as exc:
-                    log.warning("download of %s failed: %s", message.document.file_name, exc)
-                    await responder.say(
-                        t("run_failed", answer_lang, message=f"{exc.message}"), error=True
-                    )
-                    return
-                files.append(Incoming(got.name, data=got.data))
+                text = f"{text}\n{heard}".strip()
+                lang = reply_lang(text, message.from_user)
             user = message.from_user
             async for event in adapter.tallybot.handle(
                 key,

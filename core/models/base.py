@@ -14,8 +14,16 @@ from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image the person sent, as a ``data:`` URL (both APIs accept one inline)."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class UserText:
     text: str
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,20 @@ class FunctionOutput:
     output: str
 
 
-Item = UserText | AssistantText | FunctionCall | FunctionOutput
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """What the model thought before the calls that follow it, passed back within a run.
+
+    ``text`` is the readable reasoning (Chat Completions ``reasoning_content``: DeepSeek,
+    Qwen); ``items`` are the provider's own reasoning items (Responses ``reasoning`` with
+    ``encrypted_content``), sent back verbatim.
+    """
+
+    text: str = ""
+    items: tuple[dict[str, Any], ...] = ()
+
+
+Item = UserText | AssistantText | FunctionCall | FunctionOutput | Reasoning
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +73,8 @@ class ModelRequest:
     instructions: str
     items: tuple[Item, ...]
     tools: tuple[ToolSpec, ...] = ()
+    # TALLYBOT_REASONING_EFFORT ("minimal".."high"); None: the server's default.
+    reasoning_effort: str | None = None
 
 
 # --- output events ------------------------------------------------------------------------
@@ -60,6 +83,20 @@ class ModelRequest:
 @dataclass(frozen=True, slots=True)
 class ModelTextDelta:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReasoningDelta:
+    """A piece of the model's reasoning (never shown in the chat; kept on the run step)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReasoningItem:
+    """A finished Responses ``reasoning`` item (with ``encrypted_content``), to pass back."""
+
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +125,17 @@ def usage_value(usage: Any, *names: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ModelDone:
-    """The turn ended normally. Exactly one per successful turn, always last."""
+    """The turn ended. Exactly one per successful turn, always last.
+
+    ``incomplete`` names why the model stopped early (``max_output_tokens``, Chat ``length``):
+    the text so far is all there is, and calls cut off mid-arguments were dropped.
+    """
 
     usage: Usage = field(default_factory=Usage)
+    incomplete: str | None = None
 
 
-ModelEvent = ModelTextDelta | ModelToolCall | ModelDone
+ModelEvent = ModelTextDelta | ModelReasoningDelta | ModelReasoningItem | ModelToolCall | ModelDone
 
 
 @runtime_checkable

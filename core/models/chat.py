@@ -23,9 +23,11 @@ from core.models.base import (
     Item,
     ModelDone,
     ModelEvent,
+    ModelReasoningDelta,
     ModelRequest,
     ModelTextDelta,
     ModelToolCall,
+    Reasoning,
     ToolSpec,
     Usage,
     UserText,
@@ -40,13 +42,19 @@ def messages(instructions: str, items: tuple[Item, ...] | list[Item]) -> list[di
     Consecutive function calls become one assistant message with ``tool_calls`` (that is how
     the model produced them, and servers check every call has its ``tool`` answer after it);
     text the model said right before its calls in the same turn goes into that message.
+    A :class:`Reasoning` item becomes ``reasoning_content`` on the assistant message after it:
+    DeepSeek's thinking mode rejects a tool-call turn without it (Qwen reads it the same way).
     """
     out: list[dict[str, Any]] = []
     if instructions:
         out.append({"role": "system", "content": instructions})
+    thought: str | None = None
     for item in items:
+        if isinstance(item, Reasoning):
+            thought = item.text or None  # for the next assistant message
+            continue
         if isinstance(item, UserText):
-            out.append({"role": "user", "content": item.text})
+            out.append({"role": "user", "content": user_content(item)})
         elif isinstance(item, AssistantText):
             out.append({"role": "assistant", "content": item.text})
         elif isinstance(item, FunctionCall):
@@ -64,7 +72,19 @@ def messages(instructions: str, items: tuple[Item, ...] | list[Item]) -> list[di
             out.append({"role": "tool", "tool_call_id": item.call_id, "content": item.output})
         else:
             raise TypeError(f"unknown input item {item!r}")
+        if thought is not None and out[-1]["role"] == "assistant":
+            out[-1]["reasoning_content"] = thought
+            thought = None
     return out
+
+
+def user_content(item: UserText) -> str | list[dict[str, Any]]:
+    """A user message's content: plain text, or text + ``image_url`` parts (data URLs)."""
+    if not item.images:
+        return item.text
+    parts: list[dict[str, Any]] = [{"type": "text", "text": item.text}]
+    parts.extend({"type": "image_url", "image_url": {"url": i.url}} for i in item.images)
+    return parts
 
 
 def tool_param(tool: ToolSpec) -> dict[str, Any]:
@@ -79,6 +99,16 @@ def tool_param(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
+def reasoning_delta(delta: Any) -> str:
+    """Reasoning text of a chunk: ``reasoning_content`` (DeepSeek, Qwen) or ``reasoning``
+    (vLLM, Ollama, OpenRouter); the SDK keeps such unknown fields as extras."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 @dataclass
 class _PartialCall:
     """A tool call being streamed: id and name come first, arguments in pieces."""
@@ -91,10 +121,14 @@ class _PartialCall:
 class ChatModel:
     """:class:`~core.models.base.Model` over Chat Completions (streaming SSE)."""
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, model: str, *, text_tool_calls: bool = False
+    ) -> None:
         self.client = client
         self.model = model
         self.name = model
+        # Issue 13: read calls small models write in the text (core.models.text_calls).
+        self.text_tool_calls = text_tool_calls
 
     def payload(self, request: ModelRequest) -> dict[str, Any]:
         """The keyword arguments for ``chat.completions.create`` (without ``stream``)."""
@@ -107,10 +141,20 @@ class ChatModel:
         if request.tools:
             # Only when there are tools: some servers reject ``tools: []``.
             kwargs["tools"] = [tool_param(tool) for tool in request.tools]
+        if request.reasoning_effort:
+            kwargs["reasoning_effort"] = request.reasoning_effort
         return kwargs
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """Stream one turn: text deltas, complete tool calls, then exactly one ModelDone."""
+        events = self._stream(request)
+        if self.text_tool_calls and request.tools:
+            from core.models.text_calls import read_text_calls
+
+            return read_text_calls(events, {tool.name for tool in request.tools})
+        return events
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         try:
             stream = await self.client.chat.completions.create(stream=True, **self.payload(request))
         except STREAM_ERRORS as exc:
@@ -118,6 +162,7 @@ class ChatModel:
 
         calls: dict[int, _PartialCall] = {}
         finished = False
+        incomplete: str | None = None
         usage: Usage | None = None
         try:
             async for chunk in stream:
@@ -132,6 +177,9 @@ class ChatModel:
                         continue  # we ask for one choice; nothing counts after it finished
                     delta = getattr(choice, "delta", None)
                     if delta is not None:
+                        thought = reasoning_delta(delta)
+                        if thought:
+                            yield ModelReasoningDelta(thought)
                         content = getattr(delta, "content", None)
                         if content:
                             yield ModelTextDelta(content)
@@ -140,8 +188,13 @@ class ChatModel:
                     reason = getattr(choice, "finish_reason", None)
                     if reason:
                         finished = True
-                        if reason in ("length", "content_filter"):
+                        if reason == "content_filter":
                             raise incomplete_error(reason)
+                        if reason == "length":
+                            # Cut at the token limit: the text so far stands, but a call
+                            # whose arguments were cut is not a call.
+                            incomplete = reason
+                            continue
                         # Emitted on finish_reason, not per delta: only then are the
                         # arguments complete. Some servers say "stop" even with tool calls.
                         for index in sorted(calls):
@@ -157,7 +210,7 @@ class ChatModel:
             raise BrokenStream(
                 "model stream ended without a finish_reason", zh="与模型服务的连接中断，请重试。"
             )
-        yield ModelDone(usage or Usage())
+        yield ModelDone(usage or Usage(), incomplete=incomplete)
 
     @staticmethod
     def _accumulate(calls: dict[int, _PartialCall], tc: Any) -> None:

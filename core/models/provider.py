@@ -20,7 +20,12 @@ NO_KEY = "not-needed"
 
 
 def build_client(settings: Settings) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI client from settings; a placeholder key for servers that need none."""
+    """An AsyncOpenAI client from settings; a placeholder key for servers that need none.
+    With ``AZURE_OPENAI_ENDPOINT``: the SDK's Azure client (:mod:`core.models.azure`)."""
+    if settings.azure_openai_endpoint:
+        from core.models.azure import build_azure_client
+
+        return build_azure_client(settings)
     return openai.AsyncOpenAI(
         api_key=settings.openai_api_key or NO_KEY,
         base_url=settings.openai_base_url or None,
@@ -39,7 +44,8 @@ def build_model(settings: Settings, client: openai.AsyncOpenAI | None = None) ->
     if settings.wire_api == "chat":
         from core.models.chat import ChatModel
 
-        return ChatModel(client, settings.model)
+        # Small local models write their calls in the text (issue 13).
+        return ChatModel(client, settings.model, text_tool_calls=settings.reads_text_tool_calls)
     from core.models.responses import ResponsesModel
 
     return ResponsesModel(client, settings.model)

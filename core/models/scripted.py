@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
-from core.models.base import ModelDone, ModelEvent, ModelRequest, ModelTextDelta, ModelToolCall
+from core.models.base import (
+    ModelDone,
+    ModelEvent,
+    ModelReasoningDelta,
+    ModelRequest,
+    ModelTextDelta,
+    ModelToolCall,
+)
 
 Turn = Sequence[Any] | Callable[[ModelRequest], Sequence[Any]] | BaseException
 
@@ -89,8 +96,8 @@ def call(name: str, arguments: dict[str, Any] | str, call_id: str | None = None)
 
 
 def load_script(path: Path) -> ScriptedModel:
-    """Build a ScriptedModel from JSON: ``{"turns": [[{"text": "..."}, {"call": NAME,
-    "arguments": {...}}], ...]}``. Used for demos and end-to-end checks without a network."""
+    """Build a ScriptedModel from JSON: ``{"turns": [[{"reasoning": "..."}, {"text": "..."},
+    {"call": NAME, "arguments": {...}}], ...]}``. Used for demos and end-to-end checks without a network."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -101,6 +108,8 @@ def load_script(path: Path) -> ScriptedModel:
         for j, item in enumerate(raw_turn):
             if "text" in item:
                 events.append(ModelTextDelta(item["text"]))
+            elif "reasoning" in item:
+                events.append(ModelReasoningDelta(item["reasoning"]))
             elif "call" in item:
                 args = item.get("arguments", {})
                 events.append(

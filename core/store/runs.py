@@ -65,6 +65,7 @@ class RunsRepo:
             last_error=row.last_error,
             usage=dict(row.usage or {}),
             required_action=row.required_action,
+            incomplete_details=row.incomplete_details,
         )
 
     async def create_run(self, run: Run) -> Run:
@@ -136,6 +137,7 @@ class RunsRepo:
                 text=r.text,
                 created_at=r.created_at,
                 completed_at=r.completed_at,
+                details=dict(r.details or {}),
             )
             for r in step_rows
         }
@@ -295,6 +297,14 @@ class RunsRepo:
                 run_steps.update().where(run_steps.c.id == step.id).values(text=text)
             )
         step.text = text
+
+    async def set_step_details(self, step: RunStep, details: dict[str, Any]) -> None:
+        """Replace a step's details (its reasoning); issue 13."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                run_steps.update().where(run_steps.c.id == step.id).values(details=details)
+            )
+        step.details = details
 
     async def add_tool_call(self, step: RunStep, call: ToolCall) -> ToolCall:
         async with self.engine.begin() as conn:

@@ -133,6 +133,7 @@ runs = sa.Table(
     sa.Column("last_error", sa.JSON),
     sa.Column("usage", sa.JSON, nullable=False, default=dict),
     sa.Column("required_action", sa.JSON),
+    sa.Column("incomplete_details", sa.JSON),  # issue 13 (revision 0005)
     sa.Index("ix_runs_thread_status", "thread_id", "status"),
 )
 
@@ -156,6 +157,7 @@ run_steps = sa.Table(
     sa.Column("failed_at", UTCDateTime),
     sa.Column("cancelled_at", UTCDateTime),
     sa.Column("expired_at", UTCDateTime),
+    sa.Column("details", sa.JSON),  # issue 13 (revision 0005): reasoning
 )
 
 tool_calls = sa.Table(

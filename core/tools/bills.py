@@ -38,11 +38,9 @@ class AmendBillTool:
 
     name = "amend_bill"
     description = (
-        "Change a bill (default: the current one) by writing a new revision. 'remove' is applied "
-        "first: an item with quantity is reduced by it, without quantity the line is removed. "
-        "Then 'add' adds quantities to items of the same name or adds new lines; omit prices "
-        "to use the prices already on the bill or known for the item. To change a price, remove "
-        "the item and add it again with the new price. Totals are computed by the ledger."
+        "Change a bill as a new revision: 'remove' first (by quantity, or the whole line), then "
+        "'add' (adds to a line of the same name, or a new line). To change a price, remove the "
+        "item and add it again."
     )
     parameters: dict[str, Any] = {
         "type": "object",
@@ -96,9 +94,7 @@ class GetBillTool:
     """``get_bill``: read one bill of this conversation (read-only)."""
 
     name = "get_bill"
-    description = (
-        "Get a bill of this conversation with its items and totals (default: the current bill)."
-    )
+    description = "Get a bill with its items and totals."
     parameters: dict[str, Any] = {
         "type": "object",
         "properties": {"bill_id": BILL_ID},
@@ -142,9 +138,7 @@ class ListBillsTool:
 
     name = "list_bills"
     description = (
-        "List this conversation's bills (id, date, currency, revision, item count, cost, "
-        "revenue, profit) with totals per currency, optionally between two dates (inclusive). "
-        "Use get_bill for a bill's items."
+        "List this conversation's bills with totals, optionally between two dates (inclusive)."
     )
     parameters: dict[str, Any] = {
         "type": "object",

@@ -21,6 +21,13 @@ A turn is one of:
   * a callable ``(request_body) -> turn``.
 
 Every HTTP request consumes one turn, including the SDK's own retries.
+
+Issue 13 additions: ``ModelReasoningDelta`` events stream as Chat ``reasoning_content`` deltas
+(DeepSeek/Qwen) or as a Responses ``reasoning`` item (summary deltas, then the item with an
+``encrypted_content`` of ``"enc:" + text``); Azure deployment paths
+(``/openai/deployments/{name}/chat/completions``, ``.../responses``) answer like the plain
+ones; ``POST /v1/audio/transcriptions`` (multipart) answers ``{"text": ...}`` from
+``transcripts`` (or a :class:`Fault` status), recording the form fields.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from core.errors import (
     ModelTimeout,
     RateLimited,
 )
-from core.models.base import ModelDone, ModelTextDelta, ModelToolCall, Usage
+from core.models.base import ModelDone, ModelReasoningDelta, ModelTextDelta, ModelToolCall, Usage
 from core.models.scripted import Pause
 
 # The events a fault streams before it strikes, when the test gives none.
@@ -203,10 +210,17 @@ class RawStream:
 class RecordedRequest(dict[str, Any]):
     """A request's parsed JSON body (a dict) plus where it went: ``path`` and ``headers``."""
 
-    def __init__(self, body: dict[str, Any], path: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        body: dict[str, Any],
+        path: str,
+        headers: dict[str, str],
+        query: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(body)
         self.path = path
         self.headers = headers
+        self.query = query or {}
 
 
 @dataclass
@@ -233,6 +247,9 @@ class FakeOpenAI:
         """Set when a client closed its connection in the middle of a stream."""
         self.disconnects = 0
         self.base_url = ""
+        self.origin = ""  # http://127.0.0.1:PORT (Azure endpoints have no /v1)
+        self.transcripts: list[Any] = []
+        """Answers of /v1/audio/transcriptions, in order: a text, or a Fault status."""
         self._runner: web.AppRunner | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self._seq = 0
@@ -243,12 +260,19 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/responses", self._handle)
         app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_post("/openai/deployments/{name}/chat/completions", self._handle)
+        app.router.add_post("/openai/deployments/{name}/responses", self._handle)
+        app.router.add_post("/openai/v1/responses", self._handle)
+        app.router.add_post("/openai/responses", self._handle)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_post("/openai/deployments/{name}/audio/transcriptions", self._transcribe)
         # A short shutdown: a test that leaves a paused stream behind must not hang teardown.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         port = self._runner.addresses[0][1]  # port 0: the OS picked a free one
-        self.base_url = f"http://127.0.0.1:{port}/v1"
+        self.origin = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.origin}/v1"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -289,7 +313,9 @@ class FakeOpenAI:
             body = await request.json()
         except ValueError:
             return _error_response(400, "Request body is not JSON.", None, ())
-        self.requests.append(RecordedRequest(body, request.path, dict(request.headers)))
+        self.requests.append(
+            RecordedRequest(body, request.path, dict(request.headers), dict(request.query))
+        )
         if not self.turns:
             return _error_response(
                 500, "FakeOpenAI ran out of turns", "fake_exhausted", (("x-should-retry", "false"),)
@@ -345,6 +371,24 @@ class FakeOpenAI:
         with contextlib.suppress(ConnectionError, RuntimeError):
             await response.write_eof()
         return response
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        fields: dict[str, Any] = {}
+        for name, value in form.items():
+            if isinstance(value, web.FileField):
+                fields[name] = {"filename": value.filename, "size": len(value.file.read())}
+            else:
+                fields[name] = value
+        self.requests.append(
+            RecordedRequest(fields, request.path, dict(request.headers), dict(request.query))
+        )
+        if not self.transcripts:
+            return _error_response(500, "FakeOpenAI has no transcript", None, ())
+        answer = self.transcripts.pop(0)
+        if isinstance(answer, Fault):
+            return _error_response(answer.http_status, answer.message, answer.code, answer.headers)
+        return web.json_response({"text": answer})
 
     async def _wait(self, request: web.Request, event: asyncio.Event) -> bool:
         """Block on a Pause until the test releases it; False if the client went away first."""
@@ -493,9 +537,57 @@ def _render_responses(
         output.append(message)
         message = None
 
+    thought: dict[str, Any] | None = None
+
+    def close_reasoning() -> None:
+        nonlocal thought
+        if thought is None:
+            return
+        index = len(output)
+        text = thought["summary"][0]["text"]
+        parts.append(
+            frame(
+                "response.reasoning_summary_text.done",
+                item_id=thought["id"],
+                output_index=index,
+                summary_index=0,
+                text=text,
+            )
+        )
+        item = {**thought, "status": "completed", "encrypted_content": "enc:" + text}
+        parts.append(frame("response.output_item.done", output_index=index, item=item))
+        output.append(item)
+        thought = None
+
     for event in events:
+        if not isinstance(event, ModelReasoningDelta | Pause):
+            close_reasoning()
         if isinstance(event, Pause):
             parts.append(event)
+        elif isinstance(event, ModelReasoningDelta):
+            if thought is None:
+                thought = {
+                    "id": f"rs_fake{seq}_{len(output)}",
+                    "type": "reasoning",
+                    "summary": [{"type": "summary_text", "text": ""}],
+                }
+                parts.append(
+                    frame(
+                        "response.output_item.added",
+                        output_index=len(output),
+                        item={**thought, "summary": []},
+                    )
+                )
+            thought["summary"][0]["text"] += event.text
+            parts.append(
+                frame(
+                    "response.reasoning_summary_text.delta",
+                    item_id=thought["id"],
+                    output_index=len(output),
+                    summary_index=0,
+                    delta=event.text,
+                )
+            )
         elif isinstance(event, ModelTextDelta):
             if message is None:
                 message = {
@@ -563,6 +655,7 @@ def _render_responses(
             item = {**item, "status": "completed", "arguments": event.arguments}
             parts.append(frame("response.output_item.done", output_index=index, item=item))
             output.append(item)
+    close_reasoning()
     close_message()
 
     usage = _usage_for(events, body)
@@ -637,6 +730,8 @@ def _render_chat(
     for event in events:
         if isinstance(event, Pause):
             parts.append(event)
+        elif isinstance(event, ModelReasoningDelta):
+            parts.append(chunk({"content": None, "reasoning_content": event.text}))
         elif isinstance(event, ModelTextDelta):
             parts.append(chunk({"content": event.text}))
         elif isinstance(event, ModelToolCall):

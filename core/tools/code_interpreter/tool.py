@@ -50,14 +50,11 @@ MAX_PRODUCED_FILES = 20
 MAX_SCAN_ENTRIES = 2000
 
 DESCRIPTION = (
-    "Run Python code in a stateful sandbox (like a Jupyter notebook): variables, imports and "
-    "loaded data survive between calls in this conversation. pandas, numpy, matplotlib and "
-    "openpyxl are installed; there is no network and no pip. The working folder (the current "
-    "directory) holds the conversation's uploaded files under their original names{mnt}; files "
-    "you write there are kept and sent to the user. Open matplotlib figures are saved as PNG "
-    "and shown to the user automatically (Chinese labels render). Output: stdout, result (repr "
-    "of the last expression), error, files, and notice when the state was reset (re-run "
-    "imports and reloads then). Limits per call: {timeout:g} s, {memory} MiB memory, "
+    # Short on purpose (issue 13): sent on every turn, and small models have small windows.
+    "Run Python in a stateful sandbox (like a notebook cell; state survives between calls). "
+    "pandas, numpy, matplotlib, openpyxl; no network, no pip. The current folder holds the "
+    "uploaded files under their names{mnt}; files you write there and open matplotlib figures "
+    "are sent to the user (Chinese labels render). Limits per call: {timeout:g} s, {memory} MiB, "
     "{output} characters of output."
 )
 

@@ -17,11 +17,9 @@ class FileSearchTool:
 
     name = "file_search"
     description = (
-        "Search the text of the files the user attached to this conversation (text, Markdown, "
-        "CSV, PDF). Returns the best-matching passages, each with the file name and where it is "
-        "(lines, rows or page). Quote from them and cite as (file, location). Use words that "
-        "would appear in the file; Chinese and English both work. For totals or calculations "
-        "over a table, use the code interpreter instead."
+        "Search the text of the attached files (text, Markdown, CSV, PDF) for passages with "
+        "file name and location; cite them as (file, location). For calculations over a "
+        "table, use the code interpreter."
     )
     parameters: dict[str, Any] = {
         "type": "object",
