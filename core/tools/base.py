@@ -104,6 +104,25 @@ class GivesInstructions(Protocol):
         ...
 
 
+# Keywords that only bound what a call may carry. Calls are validated against the full schema
+# (ToolRegistry.parse); sending them costs every request tokens a small model's window lacks
+# (issue 13) and tells the model nothing it needs to write a call.
+_VALIDATION_ONLY = frozenset({"pattern", "minLength", "maxLength", "minItems", "maxItems"})
+
+
+def model_schema(schema: Any) -> Any:
+    """``schema`` without :data:`_VALIDATION_ONLY` keywords, at any depth (a new object)."""
+    if isinstance(schema, dict):
+        return {
+            k: model_schema(v)
+            for k, v in schema.items()
+            if not (k in _VALIDATION_ONLY and not isinstance(v, dict))
+        }
+    if isinstance(schema, list):
+        return [model_schema(v) for v in schema]
+    return schema
+
+
 class ToolRegistry:
     """Registered tools by name; validates arguments and turns failures into tool errors."""
 
@@ -130,7 +149,11 @@ class ToolRegistry:
         return self._tools.get(name)
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(ToolSpec(t.name, t.description, t.parameters) for t in self._tools.values())
+        """What the model is shown: each schema without its validation-only keywords."""
+        return tuple(
+            ToolSpec(t.name, t.description, model_schema(t.parameters))
+            for t in self._tools.values()
+        )
 
     def parse(self, name: str, arguments: str) -> tuple[Tool, dict[str, Any]]:
         """Look up and validate a call. Raises ToolError / ToolArgumentsInvalid."""

@@ -13,7 +13,7 @@ QUANTITY = {
     "type": ["number", "string"],
     "exclusiveMinimum": 0,
     "pattern": DECIMAL_TEXT,
-    "description": "How many were sold; a positive number (decimals allowed).",
+    "description": "Positive number.",
 }
 
 
@@ -22,8 +22,7 @@ def unit(what: str) -> dict[str, Any]:
         "type": ["number", "string", "null"],
         "minimum": 0,
         "pattern": DECIMAL_TEXT,
-        "description": f"{what} per unit. Omit it (or null) to use the price already known for "
-        "this item; if none is known the call fails and you must ask the user.",
+        "description": f"{what} per unit; omit to use the known price.",
     }
 
 
@@ -45,7 +44,7 @@ REMOVE_ITEM = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "quantity": {
             **QUANTITY,
-            "description": "How many to take off; omit to remove the whole line.",
+            "description": "Omit to remove the whole line.",
         },
     },
     "required": ["name"],
@@ -54,7 +53,7 @@ REMOVE_ITEM = {
 BILL_ID = {
     "type": "integer",
     "minimum": 1,
-    "description": "Bill number; omit for this conversation's current bill.",
+    "description": "Omit for the current bill.",
 }
 NOTE = {"type": "string", "maxLength": 2000}
 

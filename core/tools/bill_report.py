@@ -21,10 +21,8 @@ class BillReportTool:
 
     name = "bill_report"
     description = (
-        "Report cost, revenue and profit of this shop's saved bills (all conversations of this "
-        "place), per day, week, month or item, with the total, optionally between two dates "
-        "(inclusive). Use it for questions like 'how much did we make this week'; state the "
-        "numbers exactly as returned."
+        "Cost, revenue and profit of the shop's bills per day, week, month or item, with the "
+        "total, between two dates (inclusive). Use it for 'how much did we make this week'."
     )
     parameters: dict[str, Any] = {
         "type": "object",

@@ -38,9 +38,8 @@ class AmendBillTool:
 
     name = "amend_bill"
     description = (
-        "Change a bill as a new revision: 'remove' first (by quantity, or the whole line), then "
-        "'add' (adds to a line of the same name, or a new line). To change a price, remove the "
-        "item and add it again."
+        "Change a bill (a new revision): 'remove' first, then 'add'. To change a price, remove "
+        "the item and add it again."
     )
     parameters: dict[str, Any] = {
         "type": "object",

@@ -28,32 +28,28 @@ class SaveBillTool:
 
     name = "save_bill"
     description = (
-        "Save the bill for one day and make it this conversation's current bill. When the "
-        "sales are in a file the person attached, pass `file` (its name) and NOT `items`: "
-        "tallybot reads every row and sheet itself. Otherwise give `items` (name, quantity, and "
-        "unit_cost/unit_price when known; omit them to use known prices). Cost, revenue and "
-        "profit are computed by the ledger; totals you send are ignored. Saving a date that "
-        "already has a bill replaces its items (the result says replaced: true and gives the "
-        "totals before). Returns the saved bill(s)."
+        "Save one day's bill; it becomes the current bill. Sales in an attached file: pass `file` "
+        "(its name), never `items`. Totals you send are ignored. Saving a date again replaces "
+        "its items (replaced: true, with the totals before)."
     )
     parameters: dict[str, Any] = {
         "type": "object",
         "properties": {
             "date": {
                 **DATE,
-                "description": "YYYY-MM-DD; default today (a file's date column wins)",
+                "description": "YYYY-MM-DD; default today",
             },  # fmt: skip
             "items": {"type": "array", "items": ITEM, "minItems": 1, "maxItems": 500},
             "file": {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 300,
-                "description": "Name of a sales file attached in this conversation, as sent.",
+                "description": "Attached sales file name.",
             },
             "currency": {
                 "type": "string",
                 "pattern": r"^[A-Za-z]{3}$",
-                "description": "ISO 4217 code, e.g. CNY; default from settings.",
+                "description": "e.g. CNY",
             },
             "note": NOTE,
         },
