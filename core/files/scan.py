@@ -36,7 +36,8 @@ from core.files.tables import _MISSING, _MISSING_MAX, load_table_bytes
 STREAM_ABOVE = 2 * 1024 * 1024
 """CSV/TSV uploads larger than this many bytes are summarised from a stream."""
 
-_CHUNK_CELLS = 200_000  # cells per chunk: ~10-20 MB of strings whatever the width
+_CHUNK_CELLS = 200_000  # cells per chunk: ~10-20 MB of strings whatever the width...
+_CHUNK_ROWS = 256  # ...but never fewer rows: each column costs a pandas call per chunk
 
 
 def summarize_bytes(data: bytes, name: str, mime: str, preview_rows: int) -> str:
@@ -182,7 +183,7 @@ class _Scan:
                 break
         else:
             return
-        limit = max(1, _CHUNK_CELLS // max(1, len(self.header)))
+        limit = max(min(_CHUNK_ROWS, _CHUNK_CELLS), _CHUNK_CELLS // max(1, len(self.header)))
         chunk: list[list[str]] = []
         append = chunk.append
         blank = 0
