@@ -1,7 +1,7 @@
 """File intake of a large CSV against plain ``pandas.read_csv`` of the same file (issue 11).
 
-    python bench/intake.py                 # a ~50 MB sales CSV and a 1M-row CSV
-    python bench/intake.py --mb 20 --rows 200000
+    python bench/intake.py                 # ~50 MB sales, 1M rows, 10,000 columns x 1,000 rows
+    python bench/intake.py --mb 20 --rows 200000 --wide 0
 
 Each measurement runs in a fresh child process, so the peak RSS (``ru_maxrss`` of the child)
 is that one job's and nothing is cached between rows. "tallybot intake" is
@@ -109,15 +109,27 @@ def narrow_csv(path: Path, rows: int, seed: int = 12) -> None:
             )
 
 
-def measure(mode: str, path: Path) -> dict[str, object]:
-    """One fresh child process doing one job on ``path``; its wall time and peak RSS."""
+def wide_csv(path: Path, columns: int, rows: int, seed: int = 13) -> None:
+    """``columns`` integer columns (10,000: the width that once made a 70 KB error)."""
+    rnd = random.Random(seed)
+    block = [",".join(str(rnd.randint(0, 9_999)) for _ in range(columns)) for _ in range(50)]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(",".join(f"m{j:05d}" for j in range(columns)) + "\n")
+        for _ in range(rows // len(block)):
+            fh.write("\n".join(block) + "\n")
+
+
+def measure(mode: str, path: Path, root: Path = ROOT) -> dict[str, object]:
+    """One fresh child process doing one job on ``path`` with the checkout at ``root``
+    first on the path; its wall time and peak RSS."""
     with tempfile.TemporaryDirectory(prefix="tallybot-bench-") as data_dir:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(root)}
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, mode, str(path), data_dir],
             capture_output=True,
             text=True,
             env=env,
+            cwd=data_dir,  # not the checkout: "python -c" puts the cwd before PYTHONPATH
             check=False,
         )
     if out.returncode != 0:
@@ -130,19 +142,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=49.0, help="size of the sales CSV")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the narrow CSV")
+    parser.add_argument(
+        "--wide", type=int, default=10_000, help="columns of the wide CSV (0: none)"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout (e.g. the main branch) measured in the same run, row 'before'",
+    )
     parser.add_argument("--show-summary", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tallybot-bench-files-") as tmp:
         files = [Path(tmp) / "sales.csv", Path(tmp) / "narrow.csv"]
         sales_csv(files[0], args.mb)
         narrow_csv(files[1], args.rows)
+        if args.wide:
+            files.append(Path(tmp) / "wide.csv")
+            wide_csv(files[2], args.wide, 1_000)
         print(f"{'file':<24} {'mode':<16} {'wall s':>8} {'peak RSS MB':>12}  note")
         ratios = []
         for path in files:
             label = f"{path.name} {path.stat().st_size / 2**20:.1f} MB"
             rows = {}
-            for mode in ("tallybot", "pandas"):
-                rows[mode] = r = measure(mode, path)
+            modes = ["tallybot", *(["before"] if args.before else []), "pandas"]
+            for mode in modes:
+                root = args.before if mode == "before" else ROOT
+                rows[mode] = r = measure("pandas" if mode == "pandas" else "tallybot", path, root)
                 if "error" in r:
                     print(f"{label:<24} {mode:<16} {'-':>8} {'-':>12}  {r['error']}")
                     continue
@@ -152,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(r["summary"])
             if all("error" not in r for r in rows.values()):
                 t, p = rows["tallybot"], rows["pandas"]
+                if "before" in rows and "error" not in rows["before"]:
+                    bt = rows["before"]
+                    ratios.append(
+                        f"{label:<24} before/after: wall "
+                        f"{float(bt['wall']) / float(t['wall']):.2f}x, "  # type: ignore[arg-type]
+                        f"peak RSS {float(bt['peak_mb']) / float(t['peak_mb']):.2f}x"  # type: ignore[arg-type]
+                    )
                 ratios.append(
                     f"{label:<24} wall {float(t['wall']) / float(p['wall']):.2f}x, "  # type: ignore[arg-type]
                     f"peak RSS {float(t['peak_mb']) / float(p['peak_mb']):.2f}x"  # type: ignore[arg-type]
