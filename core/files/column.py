@@ -28,6 +28,14 @@ _ZERO_START = re.compile(r"\0[+-]*0\w")
 _ALL_NUMBERS = re.compile(f"(?:\\0(?:{_NUMBER.pattern}))*")
 
 
+def _parsed(cells: list[str]) -> Any:
+    """``pd.to_numeric`` of the cells as ``_convert`` calls it, on a plain object array: the
+    same parser and dtype, without building Series (10,000 columns x chunks add up)."""
+    array = np.empty(len(cells), dtype=object)
+    array[:] = cells
+    return pd.to_numeric(array, errors="coerce")
+
+
 def _joined(cells: list[str]) -> str:
     """The cells as one string, each after a NUL: substring tests over a chunk in one call."""
     return "\0" + "\0".join(cells)
@@ -101,8 +109,8 @@ class ColumnScan:
             self.failed = True
 
     def _numbers(self, present: list[str]) -> None:
-        nums = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
-        bad = np.flatnonzero(nums.isna().to_numpy())
+        nums = _parsed(present)
+        bad = np.flatnonzero(pd.isna(nums))
         if len(bad):
             fixed = list(present)
             texts = _joined([present[i] for i in bad])
@@ -123,10 +131,10 @@ class ColumnScan:
                 self.flags["currency"] |= bool(_SIGNS.search(text))
                 fixed[i] = _FIX.sub("", text)
             present = fixed
-            nums = pd.to_numeric(pd.Series(present, dtype=object), errors="coerce")
-            if nums.isna().any():
+            nums = _parsed(present)
+            if pd.isna(nums).any():
                 self.unparsed = True
-        values = nums.to_numpy(dtype="float64")
+        values = np.asarray(nums, dtype="float64")
         if not np.isfinite(values[~np.isnan(values)]).all():
             self.nonfinite = True
         joined = _joined(present)
