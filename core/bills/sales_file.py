@@ -16,6 +16,7 @@ from typing import Any
 
 from core.errors import FileRejected
 from core.files.grid import Grid, read_grid
+from core.files.names import capped_list
 from core.files.numbers import number_text
 
 # Shown to people as written here; matched after _norm_header (case, spaces, "_", units).
@@ -124,14 +125,14 @@ def items_of_grid(grid: Grid, display: str) -> list[dict[str, Any]]:
     mapping = _map_columns(grid.header)
     missing = [f for f in _FIELDS if f not in mapping]
     if missing:
-        found = ", ".join(grid.header) or "(none)"
+        found, found_zh = capped_list(grid.header) if grid.header else ("(none)", "(none)")
         accepted_en = "; ".join(f"{_FIELD_EN[f]}: {'/'.join(_FIELDS[f])}" for f in _FIELDS)
         accepted_zh = "；".join(f"{_FIELD_ZH[f]}：{'/'.join(_FIELDS[f])}" for f in _FIELDS)
         raise FileRejected(
             f"{display}: cannot find the {', '.join(_FIELD_EN[f] for f in missing)} column(s). "
             f"Columns found: {found}. Accepted column names — {accepted_en}.",
             zh=f"{display}：找不到{'、'.join(_FIELD_ZH[f] for f in missing)}列。"
-            f"文件中的列：{found}。可用的列名——{accepted_zh}。",
+            f"文件中的列：{found_zh}。可用的列名——{accepted_zh}。",
         )
     day_col = _date_column(grid.header, set(mapping.values()))
     items: list[dict[str, Any]] = []

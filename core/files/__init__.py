@@ -8,12 +8,15 @@ One job per module, in the order a file meets them:
    text; :mod:`core.files.tables` turns that into a pandas DataFrame (:func:`load_table`) with
    common dirt cleaned and ``notes`` saying what was done.
 3. :mod:`core.files.summary` writes the short text the model sees about a file
-   (:func:`summarize`); :mod:`core.files.text` gives file search a file's plain text
-   (:func:`extract_text`, :func:`pdf_pages`).
+   (:func:`summarize`); for a CSV/TSV over 2 MB intake gets the same text from
+   :mod:`core.files.scan`, which streams the file (one chunk of rows at a time, each column
+   typed by :mod:`core.files.column`) instead of loading it; :mod:`core.files.text` gives
+   file search a file's plain text (:func:`extract_text`, :func:`pdf_pages`).
 4. :mod:`core.files.intake` (:class:`FileIntake`) stores the bytes content-addressed and one
    :class:`~core.domain.FileRef` row per thread.
 
-:mod:`core.files.names` holds the safe display name and human-readable sizes. Reading the bill
+:mod:`core.files.names` holds the safe display name, human-readable sizes and capped lists
+for messages. Reading the bill
 columns of a sales file is the book's job (:mod:`core.bills.sales_file`).
 """
 

@@ -89,8 +89,9 @@ def _grid_from_rows(raw: Sequence[Sequence[str]], fmt: str, first_row: int = 1) 
     return grid
 
 
-def _grid_csv(text: str, name: str | None, encoding: str) -> Grid:
-    sample = text[:SAMPLE]
+def choose_delimiter(sample: str, name: str | None) -> tuple[str, float]:
+    """The delimiter of a CSV/TSV from its first ~64 KB of text, and how consistently it splits
+    the rows (0 when nothing does: a single column)."""
     scores = delimiter_scores(sample)
     best = max(scores.items(), key=lambda kv: kv[1], default=(",", 0.0))
     delimiter = best[0] if best[1] > 0 else ","
@@ -104,26 +105,42 @@ def _grid_csv(text: str, name: str | None, encoding: str) -> Grid:
         delimiter = sniffed
     if file_ext(name) in (".tsv", ".tab") and scores.get("\t", 0.0) > 0:
         delimiter = "\t"
+    return delimiter, best[1]
+
+
+def csv_rejected(name: str | None, exc: csv.Error) -> FileRejected:
+    """The refusal for text the csv module cannot split."""
+    return FileRejected(
+        f"Cannot parse {name or 'the file'} as CSV: {exc} (an unclosed quote, or a cell "
+        "over 128 KB).",
+        zh=f"无法按 CSV 解析 {name or '该文件'}：{exc}（可能有未闭合的引号，或单元格超过 128 KB）。",
+    )
+
+
+def csv_notes(
+    encoding: str, delimiter: str, endings: tuple[int, int, int], score: float
+) -> list[str]:
+    """The notes every CSV/TSV starts with; ``endings`` counts \\r\\n, lone \\n, lone \\r."""
+    notes = [f"encoding {encoding.upper()}", f"delimiter {delimiter_name(delimiter)}"]
+    if sum(1 for c in endings if c) > 1:
+        notes.append("mixed line endings (\\r\\n, \\n, \\r) read as one")
+    if score == 0:
+        notes.append("a single column (no delimiter found)")
+    return notes
+
+
+def _grid_csv(text: str, name: str | None, encoding: str) -> Grid:
+    delimiter, score = choose_delimiter(text[:SAMPLE], name)
     try:
         raw = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
-        raise FileRejected(
-            f"Cannot parse {name or 'the file'} as CSV: {exc} (an unclosed quote, or a cell "
-            "over 128 KB).",
-            zh=f"无法按 CSV 解析 {name or '该文件'}：{exc}（可能有未闭合的引号，或单元格超过 128 KB）。",
-        ) from exc
+        raise csv_rejected(name, exc) from exc
     grid = _grid_from_rows(raw, "TSV" if delimiter == "\t" else "CSV")
     grid.encoding = encoding
     grid.delimiter = delimiter
-    notes = [f"encoding {encoding.upper()}", f"delimiter {delimiter_name(delimiter)}"]
     crlf = text.count("\r\n")
-    lone_lf = text.count("\n") - crlf
-    lone_cr = text.count("\r") - crlf
-    if sum(1 for c in (crlf, lone_lf, lone_cr) if c) > 1:
-        notes.append("mixed line endings (\\r\\n, \\n, \\r) read as one")
-    if best[1] == 0:
-        notes.append("a single column (no delimiter found)")
-    grid.notes[:0] = notes
+    endings = (crlf, text.count("\n") - crlf, text.count("\r") - crlf)
+    grid.notes[:0] = csv_notes(encoding, delimiter, endings, score)
     return grid
 
 
@@ -278,10 +295,15 @@ def read_grid(data: bytes, name: str | None) -> Grid:
 _INVISIBLE = re.compile(r"[\ufeff\u200b\u200c\u200d\u2060\xa0]")
 
 
+def header_text(cell: str) -> str:
+    """A header cell trimmed, with BOM remnants and invisible spaces gone."""
+    return _INVISIBLE.sub(" ", cell).strip()
+
+
 def _clean_header(grid: Grid) -> None:
     """Trim headers, drop BOM remnants, name empty ones, make duplicates unique."""
     width = max([len(grid.header), *(len(r) for r in grid.rows)], default=0)
-    header = [_INVISIBLE.sub(" ", h).strip() for h in grid.header]
+    header = [header_text(h) for h in grid.header]
     header += [""] * (width - len(header))
     rows = grid.rows
     if any(len(r) != width for r in rows):
@@ -292,9 +314,16 @@ def _clean_header(grid: Grid) -> None:
     header = [header[i] for i in keep]
     if dropped:
         rows = [[r[i] for i in keep] for r in rows]
+    notes = [f"{dropped} empty columns dropped"] if dropped else []
+    header, named = name_columns(header)
+    grid.header, grid.rows = header, rows
+    grid.notes.extend([*notes, *named])
+
+
+def name_columns(header: list[str]) -> tuple[list[str], list[str]]:
+    """Empty headers named ``column_N`` and duplicates suffixed ``_2``; the header and notes."""
+    header = list(header)
     notes = []
-    if dropped:
-        notes.append(f"{dropped} empty columns dropped")
     unnamed = [i for i, h in enumerate(header) if not h]
     for i in unnamed:
         header[i] = f"column_{i + 1}"
@@ -302,18 +331,21 @@ def _clean_header(grid: Grid) -> None:
         notes.append(f"empty headers named {[header[i] for i in unnamed]}")
     seen: Counter[str] = Counter()
     renamed = []
+    # The names in the header as it is being renamed (a set: 10,000 columns must not be
+    # quadratic); an earlier copy of a renamed name always stays, so nothing is removed.
+    taken = set(header)
     for i, h in enumerate(header):
         seen[h] += 1
         if seen[h] > 1:
             new = f"{h}_{seen[h]}"
-            while new in header:
+            while new in taken:
                 new += "_"
             renamed.append(f"{h!r} -> {new!r}")
             header[i] = new
+            taken.add(new)
     if renamed:
         notes.append(f"duplicate headers renamed: {', '.join(renamed)}")
-    grid.header, grid.rows = header, rows
-    grid.notes.extend(notes)
+    return header, notes
 
 
 def read_grids(data: bytes, name: str | None) -> list[Grid]:

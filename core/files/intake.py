@@ -44,10 +44,9 @@ def _check(data: bytes, name: str, preview_rows: int) -> _Checked:
     kind, mime = sniff_kind(data, name)
     if kind == "table":
         # pandas is imported only when a table arrives, so model-free commands start fast.
-        from core.files.summary import summarize
-        from core.files.tables import load_table_bytes
+        from core.files.scan import summarize_bytes
 
-        summary = summarize(load_table_bytes(data, name), name, preview_rows)
+        summary = summarize_bytes(data, name, mime, preview_rows)
     elif kind == "text":
         text, encoding = decode_bytes(data)
         label = {MIME_JSON: "JSON", MIME_MD: "Markdown"}.get(mime, "text")

@@ -39,3 +39,13 @@ def sanitize_name(name: str) -> str:
 def file_ext(name: str | None) -> str:
     """The lower-case extension of the sanitised name (``".csv"``), or ``""``."""
     return PurePosixPath(sanitize_name(name or "")).suffix.lower()
+
+
+def capped_list(items: list[str], limit: int = 20, sep: str = ", ") -> tuple[str, str]:
+    """``items`` joined for a message, English and Chinese, the first ``limit`` of them and
+    then how many more: a file with 10,000 columns must not become 70 KB of error text."""
+    shown = sep.join(items[:limit])
+    more = len(items) - limit
+    if more <= 0:
+        return shown, shown
+    return f"{shown} … and {more:,} more", f"{shown} …… 等另外 {more:,} 个"

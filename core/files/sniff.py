@@ -157,6 +157,19 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     valid GBK (what Excel on Chinese Windows writes) and ``gb18030`` when it needs the superset;
     decoding always uses gb18030. Raises :class:`FileRejected` for bytes that are not text.
     """
+    text, encoding, _codec, _errors = _decoded(data)
+    return text, encoding
+
+
+def text_codec(data: bytes) -> tuple[str, str, str]:
+    """How :func:`decode_bytes` decodes ``data``: ``(codec, errors, encoding)``, for readers
+    that stream the text in pieces instead of holding all of it (a 50 MB upload)."""
+    _text, encoding, codec, errors = _decoded(data)
+    return codec, errors, encoding
+
+
+def _decoded(data: bytes) -> tuple[str, str, str, str]:
+    """``(text, reported encoding, codec, errors)``: the one place decoding is decided."""
     boms = (
         (b"\xef\xbb\xbf", "utf-8-sig"),
         (b"\xff\xfe\x00\x00", "utf-32"),
@@ -172,7 +185,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                     f"The file starts with a {encoding} byte-order mark but is not valid {encoding}.",
                     zh=f"文件以 {encoding} 字节序标记开头，但内容不是有效的 {encoding}。",
                 )
-            return text, encoding
+            return text, encoding, encoding, "strict"
     reason = _binary_reason(data)
     if reason == "utf16":
         raise FileRejected(
@@ -188,18 +201,21 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         )
     text = _strict(data, "utf-8")
     if text is not None:
-        return text, "utf-8"
+        return text, "utf-8", "utf-8", "strict"
     chinese = _chinese(_sample(data))
     if chinese == "big5":
-        text = _strict(data, "cp950") or data.decode("big5hkscs", errors="replace")
-        return text, "big5"
+        text = _strict(data, "cp950")
+        if text is not None:
+            return text, "big5", "cp950", "strict"
+        return data.decode("big5hkscs", errors="replace"), "big5", "big5hkscs", "replace"
     if chinese == "gb18030":
         text = _strict(data, "gb18030")
         if text is not None:
-            return text, ("gbk" if _strict(data, "gbk") is not None else "gb18030")
+            label = "gbk" if _strict(data, "gbk") is not None else "gb18030"
+            return text, label, "gb18030", "strict"
         gbk = _strict(data, "gbk")  # 0x80 (euro sign) is cp936/gbk, not gb18030
         if gbk is not None:
-            return gbk, "gbk"
+            return gbk, "gbk", "gbk", "strict"
     from charset_normalizer import from_bytes
 
     best = from_bytes(_sample(data)).best()
@@ -214,9 +230,10 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     if encoding in ("cp1250", "latin_1", "iso8859_2") and _strict(data, "cp1252") is not None:
         encoding = "cp1252"
     text = _strict(data, encoding)
+    errors = "strict"
     if text is None:
-        text = data.decode(encoding, errors="replace")
-    return text, encoding.replace("_", "-")
+        text, errors = data.decode(encoding, errors="replace"), "replace"
+    return text, encoding.replace("_", "-"), encoding, errors
 
 
 # --- sniffing ------------------------------------------------------------------------------
@@ -316,9 +333,21 @@ def delimiter_scores(text: str) -> dict[str, float]:
     return scores
 
 
+def _head_lines(text: str, count: int) -> list[str]:
+    """``text.splitlines()[:count]`` without splitting all of a 50 MB text into lines."""
+    size = SAMPLE
+    while True:
+        # Every part but the last of a prefix is a whole line; with more than ``count`` parts
+        # the first ``count`` are exactly the text's first lines.
+        parts = text[:size].splitlines()
+        if len(parts) > count or size >= len(text):
+            return parts[:count]
+        size *= 4
+
+
 def _looks_tabular(text: str) -> bool:
     """Text that is a delimited table: several rows, all with the same 2+ fields."""
-    lines = [ln for ln in text.splitlines()[:200] if ln.strip()]
+    lines = [ln for ln in _head_lines(text, 200) if ln.strip()]
     if len(lines) < 3:
         return False
     scores = delimiter_scores(text[:SAMPLE])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.files.grid import delimiter_name
@@ -55,36 +56,63 @@ def summarize(table: LoadedTable, name: str, preview_rows: int) -> str:
         where.append(f"delimiter {delimiter_name(table.delimiter)}")
     if table.sheet:
         where.append(f"sheet {table.sheet!r}")
-    head = f"{name}: {', '.join(where)}; {len(df)} rows × {len(df.columns)} columns"
-    notes = [n for n in table.notes if not n.startswith(("encoding ", "delimiter "))]
+    return table_summary(
+        TableFacts(
+            where=where,
+            rows=len(df),
+            columns=[str(c) for c in df.columns],
+            types=[_dtype_name(df[c]) for c in df.columns],
+            head=[list(r) for r in df.head(preview_rows).itertuples(index=False)],
+            notes=table.notes,
+        ),
+        name,
+        preview_rows,
+    )
+
+
+@dataclass(slots=True)
+class TableFacts:
+    """What a table summary says, however it was read: the whole DataFrame, or a stream."""
+
+    where: list[str]  # "CSV", "encoding utf-8", "delimiter comma", "sheet 'Sales'"
+    rows: int
+    columns: list[str]
+    types: list[str]  # "int" | "float" | "bool" | "text", one per column
+    head: list[list[Any]]  # the first rows' values (None / NaN / pd.NA for missing)
+    notes: list[str]
+
+
+def table_summary(facts: TableFacts, name: str, preview_rows: int) -> str:
+    """The summary text of :func:`summarize` from its parts (see :class:`TableFacts`)."""
+    columns = facts.columns
+    head = f"{name}: {', '.join(facts.where)}; {facts.rows} rows × {len(columns)} columns"
+    notes = [n for n in facts.notes if not n.startswith(("encoding ", "delimiter "))]
     notes_text = ("Notes: " + "; ".join(notes)) if notes else ""
     if len(notes_text) > 500:
         notes_text = notes_text[:499] + "…"
+    rows = facts.head[:preview_rows]
 
     def render(ncols: int) -> str:
-        cols = list(df.columns[:ncols])
-        more = len(df.columns) - ncols
+        more = len(columns) - ncols
         marker = f" … (+{more} more columns)" if more > 0 else ""
         lines = [
             head,
-            "Columns: " + ", ".join(f"{c} ({_dtype_name(df[c])})" for c in cols) + marker,
+            "Columns: "
+            + ", ".join(f"{c} ({t})" for c, t in zip(columns[:ncols], facts.types, strict=False))
+            + marker,
         ]
-        if len(df) and cols:
-            lines.append(f"First {min(preview_rows, len(df))} rows:")
-            lines.append(
-                "| "
-                + " | ".join(_preview_cell(c) for c in cols)
-                + (" | …" if more > 0 else "")
-                + " |"
-            )
-            for row in df[cols].head(preview_rows).itertuples(index=False):
-                cells = " | ".join(_preview_cell(v) for v in row)
-                lines.append(f"| {cells}" + (" | …" if more > 0 else "") + " |")
+        if facts.rows and ncols:
+            tail = " | …" if more > 0 else ""
+            lines.append(f"First {min(preview_rows, facts.rows)} rows:")
+            lines.append("| " + " | ".join(_preview_cell(c) for c in columns[:ncols]) + tail + " |")
+            for row in rows:
+                cells = " | ".join(_preview_cell(v) for v in row[:ncols])
+                lines.append(f"| {cells}" + tail + " |")
         if notes_text:
             lines.append(notes_text)
         return "\n".join(lines)
 
-    ncols = len(df.columns)
+    ncols = len(columns)
     text = render(ncols)
     while len(text) > _SUMMARY_LIMIT and ncols > 1:
         ncols = max(1, min(ncols - 1, ncols * _SUMMARY_LIMIT // len(text)))
