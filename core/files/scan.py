@@ -31,7 +31,7 @@ from core.files.grid import (
 )
 from core.files.sniff import MIME_CSV, MIME_TSV, SAMPLE, text_codec
 from core.files.summary import TableFacts, summarize, table_summary
-from core.files.tables import _MISSING, _MISSING_MAX, load_table_bytes
+from core.files.tables import _MISSING, _MISSING_MAX, cleaning_notes, load_table_bytes
 
 STREAM_ABOVE = 2 * 1024 * 1024
 """CSV/TSV uploads larger than this many bytes are summarised from a stream."""
@@ -278,20 +278,4 @@ def _type_notes(names: list[str], scans: list[ColumnScan]) -> list[str]:
         for flag, on in scan.note_flags().items():
             if on:
                 flagged[flag].append(name)
-    notes = []
-    if flagged["thousands"]:
-        notes.append(f"thousands separators removed in columns {flagged['thousands']}")
-    if flagged["currency"]:
-        notes.append(f"currency signs removed in columns {flagged['currency']}")
-    if tokens:
-        total = sum(tokens.values())
-        shown = ", ".join(repr(t) for t, _ in tokens.most_common(5))
-        notes.append(f"{total} cells like {shown} treated as missing")
-    if flagged["zeros"]:
-        notes.append(f"columns {flagged['zeros']} kept as text (leading zeros)")
-    if flagged["formula"]:
-        notes.append(
-            f"formula-like cells (starting with '=') in columns {flagged['formula']} kept as "
-            "plain text, not evaluated"
-        )
-    return notes
+    return cleaning_notes(flagged, tokens)

@@ -129,13 +129,21 @@ def _to_frame(grid: Grid) -> tuple[pd.DataFrame, list[str]]:
             if on:
                 flagged[flag].append(col)
     df = pd.DataFrame(columns, columns=grid.header)
+    notes.extend(cleaning_notes(flagged, missing_tokens))
+    return df, notes
+
+
+def cleaning_notes(flagged: dict[str, list[str]], missing: Counter[str]) -> list[str]:
+    """The notes that tell the model how columns were cleaned; both the whole-table loader and
+    the streaming scan (:mod:`core.files.scan`) word them through here."""
+    notes = []
     if flagged["thousands"]:
         notes.append(f"thousands separators removed in columns {flagged['thousands']}")
     if flagged["currency"]:
         notes.append(f"currency signs removed in columns {flagged['currency']}")
-    if missing_tokens:
-        total = sum(missing_tokens.values())
-        shown = ", ".join(repr(t) for t, _ in missing_tokens.most_common(5))
+    if missing:
+        total = sum(missing.values())
+        shown = ", ".join(repr(t) for t, _ in missing.most_common(5))
         notes.append(f"{total} cells like {shown} treated as missing")
     if flagged["zeros"]:
         notes.append(f"columns {flagged['zeros']} kept as text (leading zeros)")
@@ -144,7 +152,7 @@ def _to_frame(grid: Grid) -> tuple[pd.DataFrame, list[str]]:
             f"formula-like cells (starting with '=') in columns {flagged['formula']} kept as "
             "plain text, not evaluated"
         )
-    return df, notes
+    return notes
 
 
 def load_table_bytes(data: bytes, name: str | None) -> LoadedTable:
