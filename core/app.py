@@ -202,11 +202,17 @@ class Tallybot:
     # --- threads and files ---------------------------------------------------------------
 
     async def thread(
-        self, key: str, *, lang: str | None = None, place: str | None = None
+        self,
+        key: str,
+        *,
+        lang: str | None = None,
+        place: str | None = None,
+        known: Thread | None = None,
     ) -> Thread:
         """The thread for a channel key (created on first use, in its book); remembers the
-        language. ``place`` is a book key the adapter names (``tallybot chat --book``)."""
-        thread = await self.store.get_or_create_thread(
+        language. ``place`` is a book key the adapter names (``tallybot chat --book``);
+        ``known``: the thread of ``key`` the caller already read (not read again)."""
+        thread = known or await self.store.get_or_create_thread(
             key, lang=lang, book=books.chooser(key, self.settings.book_scope, place)
         )
         if lang and thread.lang != lang:
@@ -293,7 +299,7 @@ class Tallybot:
             raise StoreUnavailable(problem)
         existing = await self.store.thread_by_key(key)
         lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
-        thread = await self.thread(key, lang=lang, place=place)
+        thread = await self.thread(key, lang=lang, place=place, known=existing)
         await books.remember_actor(self.store, thread, books.actor_for(key, user, user_name))
         attached: list[FileRef] = []
         for incoming in files:

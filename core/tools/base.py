@@ -128,12 +128,14 @@ class ToolRegistry:
 
     def __init__(self, tools: list[Tool] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
+        self._specs: tuple[ToolSpec, ...] | None = None
         for tool in tools or []:
             self.register(tool)
 
     def register(self, tool: Tool) -> None:
         jsonschema.Draft202012Validator.check_schema(tool.parameters)
         self._tools[tool.name] = tool
+        self._specs = None
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -149,11 +151,14 @@ class ToolRegistry:
         return self._tools.get(name)
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        """What the model is shown: each schema without its validation-only keywords."""
-        return tuple(
-            ToolSpec(t.name, t.description, model_schema(t.parameters))
-            for t in self._tools.values()
-        )
+        """What the model is shown: each schema without its validation-only keywords (built
+        once per set of tools: every turn's request asks for them)."""
+        if self._specs is None:
+            self._specs = tuple(
+                ToolSpec(t.name, t.description, model_schema(t.parameters))
+                for t in self._tools.values()
+            )
+        return self._specs
 
     def parse(self, name: str, arguments: str) -> tuple[Tool, dict[str, Any]]:
         """Look up and validate a call. Raises ToolError / ToolArgumentsInvalid."""
