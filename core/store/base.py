@@ -1,19 +1,146 @@
-"""The engine holder every repository mixin of :class:`core.store.store.Store` shares."""
+"""The engine holder every repository mixin of :class:`core.store.store.Store` shares, and the
+one way a repository touches the database: :meth:`Database.read` / :meth:`Database.write`.
+
+A repository method hands the database one synchronous function of a SQLAlchemy
+:class:`~sqlalchemy.Connection`; that function is one transaction (issue 12). How it runs
+depends on the backend:
+
+- SQLite: on the store's own worker thread, through a synchronous engine (pysqlite) on the same
+  file. One thread hop per transaction instead of several per statement (aiosqlite hops to its
+  thread for every cursor call), and every transaction of the process runs on that one thread,
+  so they never wait on each other's locks. Writes open with ``BEGIN IMMEDIATE``: the write lock
+  is taken up front, so a transaction that read first never fails to upgrade when another
+  process (the CLI, a second bot) wrote in between.
+- PostgreSQL: on the async engine (asyncpg) through ``run_sync``: no thread at all, one round
+  trip per statement. No ``pool_pre_ping`` (a round trip per checkout); a connection found dead
+  is invalidated and the transaction is tried once more on a fresh one
+  (:func:`core.store.db.create_engine` recycles connections after five minutes).
+
+The async engine stays available as ``Store.engine`` for migrations, health checks and tests.
+"""
 
 from __future__ import annotations
 
-from typing import Self
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Self, TypeVar
 
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.store.db import create_engine, upgrade
+from core.store.db import create_engine, sqlite_pragmas, upgrade
+
+T = TypeVar("T")
+Work = Callable[[sa.Connection], T]
+
+log = logging.getLogger(__name__)
 
 
-class StoreBase:
-    """Owns the async engine: open (with migrations), close, and the dialect name."""
+class Database:
+    """Runs one function of a connection as one transaction; see the module docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    async def read(self, work: Work[T]) -> T:
+        """``work`` in a transaction that is rolled back afterwards (it should only read)."""
+        for attempt in (1, 2):
+            try:
+                async with self.engine.connect() as conn:
+                    return await conn.run_sync(work)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("database connection was dead; reading again on a new one")
+        raise AssertionError("unreachable")
+
+    async def write(self, work: Work[T]) -> T:
+        """``work`` in a transaction committed when it returns, rolled back if it raises."""
+        for attempt in (1, 2):
+            try:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(work)
+            except DBAPIError as exc:
+                # A dead pooled connection fails on its first statement, before anything
+                # was written; any other error is the caller's.
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.warning("database connection was dead; writing again on a new one")
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+class SqliteDatabase(Database):
+    """SQLite: a synchronous engine driven from one worker thread of this store."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        url = engine.url.set(drivername="sqlite+pysqlite")
+        # One connection, used only by the worker thread.
+        self.sync = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+        event.listen(self.sync, "connect", _autocommit_driver)
+        event.listen(self.sync, "connect", sqlite_pragmas)
+        event.listen(self.sync, "begin", _begin)
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
+
+    async def _on_worker(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
+
+    async def read(self, work: Work[T]) -> T:
+        def run() -> T:
+            with self.sync.connect() as conn:
+                try:
+                    return work(conn)
+                finally:
+                    conn.rollback()
+
+        return await self._on_worker(run)
+
+    async def write(self, work: Work[T]) -> T:
+        def run() -> T:
+            with self.sync.connect().execution_options(tallybot_write=True) as conn:
+                with conn.begin():
+                    return work(conn)
+
+        return await self._on_worker(run)
+
+    async def close(self) -> None:
+        # The connection belongs to the worker thread: it is closed there.
+        await self._on_worker(self.sync.dispose)
+        self.worker.shutdown(wait=True)
+        await super().close()
+
+
+def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own implicit BEGIN is switched off; _begin emits the right one (SQLAlchemy's
+    # documented recipe for SQLite transactions).
+    dbapi_conn.isolation_level = None
+
+
+def _begin(conn: sa.Connection) -> None:
+    write = conn.get_execution_options().get("tallybot_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def database(engine: AsyncEngine) -> Database:
+    """The :class:`Database` for ``engine``'s backend."""
+    if engine.dialect.name == "sqlite":
+        return SqliteDatabase(engine)
+    return Database(engine)
+
+
+class StoreBase:
+    """Owns the database: open (with migrations), close, and the dialect name."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.db = database(engine)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Self:
@@ -24,8 +151,8 @@ class StoreBase:
         return cls(engine)
 
     async def close(self) -> None:
-        """Dispose of the engine's connection pool."""
-        await self.engine.dispose()
+        """Close the worker (SQLite) and dispose of the connection pools."""
+        await self.db.close()
 
     @property
     def dialect(self) -> str:

@@ -22,18 +22,21 @@ def create_engine(url: str) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # Issue 10: room for TALLYBOT_MAX_CONCURRENT_RUNS runs plus the deliveries being stored.
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # Issue 12: no pre-ping (a round trip on every checkout); connections are recycled after
+    # five minutes and a dead one is retried once (core.store.base.Database).
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=300)
+
+
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL, foreign keys, and no fsync per commit: every SQLite connection of the store."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 def sqlite_path(url: str) -> Path | None:

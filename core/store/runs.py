@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.domain import (
     Run,
@@ -27,6 +26,7 @@ from core.domain import (
     utcnow,
 )
 from core.errors import IllegalTransition, NotFound
+from core.store.base import Database
 from core.store.tables import run_steps, runs, status_log, tool_calls
 
 _RUN_STAMP = {
@@ -46,7 +46,7 @@ _STEP_STAMP = {
 class RunsRepo:
     """Runs (with their status machine), run steps, tool calls and each run's status history."""
 
-    engine: AsyncEngine
+    db: Database
 
     @staticmethod
     def _run(row: Any) -> Run:
@@ -69,8 +69,8 @@ class RunsRepo:
         )
 
     async def create_run(self, run: Run) -> Run:
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        def work(conn: sa.Connection) -> None:
+            conn.execute(
                 runs.insert().values(
                     id=run.id,
                     thread_id=run.thread_id,
@@ -82,51 +82,46 @@ class RunsRepo:
                     usage=run.usage,
                 )
             )
-            await conn.execute(
+            conn.execute(
                 status_log.insert().values(
                     run_id=run.id, status=run.status.value, at=run.created_at
                 )
             )
+
+        await self.db.write(work)
         return run
 
     async def get_run(self, run_id: str, *, with_steps: bool = True) -> Run:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).first()
+        def work(conn: sa.Connection) -> Run:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
             if row is None:
                 raise NotFound(f"no run {run_id}")
             run = self._run(row)
             if with_steps:
-                run.steps = await self._steps(conn, run_id)
-        return run
+                run.steps = self._steps_of(conn, [run_id]).get(run_id, [])
+            return run
+
+        return await self.db.read(work)
 
     async def load_steps(self, runs: list[Run]) -> None:
         """Fill ``run.steps`` of many runs with two queries in all (history building)."""
         if not runs:
             return
-        async with self.engine.connect() as conn:
-            by_run = await self._steps_of(conn, [r.id for r in runs])
+        ids = [r.id for r in runs]
+        by_run = await self.db.read(lambda conn: self._steps_of(conn, ids))
         for run in runs:
             run.steps = by_run.get(run.id, [])
 
-    async def _steps(self, conn: AsyncConnection, run_id: str) -> list[RunStep]:
-        return (await self._steps_of(conn, [run_id])).get(run_id, [])
-
-    async def _steps_of(
-        self, conn: AsyncConnection, run_ids: list[str]
-    ) -> dict[str, list[RunStep]]:
-        step_rows = (
-            await conn.execute(
-                sa.select(run_steps)
-                .where(run_steps.c.run_id.in_(run_ids))
-                .order_by(run_steps.c.run_id, run_steps.c.seq)
-            )
+    def _steps_of(self, conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
+        step_rows = conn.execute(
+            sa.select(run_steps)
+            .where(run_steps.c.run_id.in_(run_ids))
+            .order_by(run_steps.c.run_id, run_steps.c.seq)
         ).all()
-        call_rows = (
-            await conn.execute(
-                sa.select(tool_calls)
-                .where(tool_calls.c.run_id.in_(run_ids))
-                .order_by(tool_calls.c.run_id, tool_calls.c.seq)
-            )
+        call_rows = conn.execute(
+            sa.select(tool_calls)
+            .where(tool_calls.c.run_id.in_(run_ids))
+            .order_by(tool_calls.c.run_id, tool_calls.c.seq)
         ).all()
         steps = {
             r.id: RunStep(
@@ -178,8 +173,7 @@ class RunsRepo:
         q = q.order_by(runs.c.created_at, runs.c.id)
         if limit:
             q = q.limit(limit)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [self._run(r) for r in rows]
 
     async def set_run_status(self, run: Run, new: RunStatus, **values: Any) -> Run:
@@ -189,21 +183,24 @@ class RunsRepo:
         stamp = _RUN_STAMP.get(new)
         if stamp and not (stamp == "started_at" and run.started_at):
             values[stamp] = now
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+
+        def work(conn: sa.Connection) -> None:
+            result = conn.execute(
                 runs.update()
                 .where(runs.c.id == run.id, runs.c.status == run.status.value)
                 .values(status=new.value, **values)
             )
             if result.rowcount != 1:
                 # Someone else moved it first (cancel racing completion): reload and re-check.
-                current = (
-                    await conn.execute(sa.select(runs.c.status).where(runs.c.id == run.id))
+                current = conn.execute(
+                    sa.select(runs.c.status).where(runs.c.id == run.id)
                 ).scalar_one()
                 raise IllegalTransition(
                     f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
                 )
-            await conn.execute(status_log.insert().values(run_id=run.id, status=new.value, at=now))
+            conn.execute(status_log.insert().values(run_id=run.id, status=new.value, at=now))
+
+        await self.db.write(work)
         run.status = new
         for key, value in values.items():
             if hasattr(run, key):
@@ -212,44 +209,41 @@ class RunsRepo:
 
     async def update_run(self, run: Run, **values: Any) -> None:
         """Non-status fields: usage, required_action, last_error, expires_at, upto_seq."""
-        async with self.engine.begin() as conn:
-            await conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
+        await self.db.write(
+            lambda conn: conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
+        )
         for key, value in values.items():
             setattr(run, key, value)
 
     async def run_status(self, run_id: str) -> RunStatus:
-        async with self.engine.connect() as conn:
-            value = (
-                await conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))
-            ).scalar()
+        value = await self.db.read(
+            lambda conn: conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id)).scalar()
+        )
         if value is None:
             raise NotFound(f"no run {run_id}")
         return RunStatus(value)
 
     async def status_history(self, run_id: str) -> list[tuple[str | None, str, datetime]]:
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(status_log.c.step_id, status_log.c.status, status_log.c.at)
-                    .where(status_log.c.run_id == run_id)
-                    .order_by(status_log.c.id)
-                )
-            ).all()
+        q = (
+            sa.select(status_log.c.step_id, status_log.c.status, status_log.c.at)
+            .where(status_log.c.run_id == run_id)
+            .order_by(status_log.c.id)
+        )
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [(r.step_id, r.status, r.at) for r in rows]
 
     # --- steps and tool calls --------------------------------------------------------------
 
     async def add_step(self, run: Run, type_: StepType) -> RunStep:
         step = RunStep(id=new_id("step"), run_id=run.id, type=type_)
-        async with self.engine.begin() as conn:
-            seq = (
-                await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(run_steps)
-                    .where(run_steps.c.run_id == run.id)
-                )
+
+        def work(conn: sa.Connection) -> None:
+            seq = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(run_steps)
+                .where(run_steps.c.run_id == run.id)
             ).scalar_one()
-            await conn.execute(
+            conn.execute(
                 run_steps.insert().values(
                     id=step.id,
                     run_id=run.id,
@@ -260,11 +254,13 @@ class RunsRepo:
                     created_at=step.created_at,
                 )
             )
-            await conn.execute(
+            conn.execute(
                 status_log.insert().values(
                     run_id=run.id, step_id=step.id, status=step.status.value, at=step.created_at
                 )
             )
+
+        await self.db.write(work)
         run.steps.append(step)
         return step
 
@@ -278,13 +274,16 @@ class RunsRepo:
             values[stamp] = now
         if text is not None:
             values["text"] = text
-        async with self.engine.begin() as conn:
-            await conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(**values))
-            await conn.execute(
+
+        def work(conn: sa.Connection) -> None:
+            conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(**values))
+            conn.execute(
                 status_log.insert().values(
                     run_id=step.run_id, step_id=step.id, status=new.value, at=now
                 )
             )
+
+        await self.db.write(work)
         step.status = new
         if new == StepStatus.COMPLETED:
             step.completed_at = now
@@ -292,30 +291,30 @@ class RunsRepo:
             step.text = text
 
     async def set_step_text(self, step: RunStep, text: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        await self.db.write(
+            lambda conn: conn.execute(
                 run_steps.update().where(run_steps.c.id == step.id).values(text=text)
             )
+        )
         step.text = text
 
     async def set_step_details(self, step: RunStep, details: dict[str, Any]) -> None:
         """Replace a step's details (its reasoning); issue 13."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        await self.db.write(
+            lambda conn: conn.execute(
                 run_steps.update().where(run_steps.c.id == step.id).values(details=details)
             )
+        )
         step.details = details
 
     async def add_tool_call(self, step: RunStep, call: ToolCall) -> ToolCall:
-        async with self.engine.begin() as conn:
-            seq = (
-                await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(tool_calls)
-                    .where(tool_calls.c.run_id == call.run_id)
-                )
+        def work(conn: sa.Connection) -> None:
+            seq = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(tool_calls)
+                .where(tool_calls.c.run_id == call.run_id)
             ).scalar_one()
-            await conn.execute(
+            conn.execute(
                 tool_calls.insert().values(
                     run_id=call.run_id,
                     id=call.id,
@@ -328,24 +327,28 @@ class RunsRepo:
                     created_at=call.created_at,
                 )
             )
+
+        await self.db.write(work)
         step.tool_calls.append(call)
         return call
 
     async def set_tool_output(self, call: ToolCall, output: str, *, is_error: bool) -> None:
         now = utcnow()
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        await self.db.write(
+            lambda conn: conn.execute(
                 tool_calls.update()
                 .where(tool_calls.c.run_id == call.run_id, tool_calls.c.id == call.id)
                 .values(output=output, is_error=is_error, completed_at=now)
             )
+        )
         call.output, call.is_error, call.completed_at = output, is_error, now
 
     async def set_tool_approval(self, call: ToolCall, approval: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
+        await self.db.write(
+            lambda conn: conn.execute(
                 tool_calls.update()
                 .where(tool_calls.c.run_id == call.run_id, tool_calls.c.id == call.id)
                 .values(approval=approval)
             )
+        )
         call.approval = approval
