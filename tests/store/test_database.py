@@ -1,0 +1,124 @@
+"""core.store.base.Database: one function of a connection is one transaction (issue 12).
+
+SQLite runs it on the store's own worker thread with the write lock taken up front;
+PostgreSQL runs it on the async engine and, having no pre-ping, retries once on a connection
+the server dropped."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from core.store import Store, db
+from core.store.base import Database, SqliteDatabase
+from tests.pg import PG_URL
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_sqlite_work_runs_on_one_worker_thread_not_the_loop(store: Store) -> None:
+    assert isinstance(store.db, SqliteDatabase)
+    seen: set[int] = set()
+
+    def work(conn: sa.Connection) -> int:
+        seen.add(threading.get_ident())
+        return int(conn.execute(sa.text("SELECT 41 + 1")).scalar_one())
+
+    for _ in range(5):
+        assert await store.db.read(work) == 42
+        assert await store.db.write(work) == 42
+    assert len(seen) == 1
+    assert threading.get_ident() not in seen
+
+
+async def test_a_write_that_raises_leaves_nothing_behind(store: Store) -> None:
+    thread = await store.get_or_create_thread("console:rollback")
+
+    def work(conn: sa.Connection) -> None:
+        conn.execute(sa.text("UPDATE threads SET title = 'half' WHERE id = :i"), {"i": thread.id})
+        raise Boom
+
+    with pytest.raises(Boom):
+        await store.db.write(work)
+    assert (await store.get_thread(thread.id)).title is None
+    # The worker's one connection is usable afterwards (no transaction left open on it).
+    await store.update_thread(thread.id, title="whole")
+    assert (await store.get_thread(thread.id)).title == "whole"
+
+
+async def test_sqlite_write_holds_the_write_lock_from_its_first_statement(store: Store) -> None:
+    """BEGIN IMMEDIATE: another process cannot write while a write transaction that has
+    only read so far is open, so that transaction never fails to upgrade its lock."""
+    path = db.sqlite_path(str(store.engine.url))
+    assert path is not None
+    outcome: list[str] = []
+
+    def work(conn: sa.Connection) -> None:
+        conn.execute(sa.text("SELECT count(*) FROM threads")).scalar_one()
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            outcome.append("other process got the lock")
+        except sqlite3.OperationalError as exc:
+            outcome.append(str(exc))
+        finally:
+            other.close()
+
+    await store.db.write(work)
+    assert outcome == ["database is locked"]
+
+
+async def test_closed_store_stops_its_worker(settings) -> None:  # type: ignore[no-untyped-def]
+    st = await Store.open(settings.db_url)
+    assert isinstance(st.db, SqliteDatabase)
+    await st.db.read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar_one())
+    await st.close()
+    assert not any(t.name.startswith("tallybot-sqlite") and t.is_alive() for t in _threads(st))
+
+
+def _threads(st: Store) -> list[threading.Thread]:
+    assert isinstance(st.db, SqliteDatabase)
+    return list(st.db.worker._threads)
+
+
+async def test_postgres_connection_dropped_by_the_server_is_retried_once() -> None:
+    """No pre-ping: a pooled connection the server terminated fails on first use; the
+    transaction runs again on a fresh connection instead of failing the caller."""
+    database = Database(db.create_engine(PG_URL))
+    admin = create_async_engine(PG_URL, poolclass=NullPool)
+    try:
+        pid = await database.read(
+            lambda conn: conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        )
+        async with admin.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        again = await database.write(
+            lambda conn: conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        )
+        assert again != pid
+    finally:
+        await database.close()
+        await admin.dispose()
+
+
+async def test_postgres_errors_other_than_a_dead_connection_are_not_retried() -> None:
+    database = Database(db.create_engine(PG_URL))
+    calls: list[int] = []
+
+    def work(conn: sa.Connection) -> None:
+        calls.append(1)
+        conn.execute(sa.text("SELECT no_such_column FROM pg_class"))
+
+    try:
+        with pytest.raises(sa.exc.ProgrammingError):
+            await database.write(work)
+        assert calls == [1]
+    finally:
+        await database.close()
