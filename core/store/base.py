@@ -61,13 +61,17 @@ class Database:
     async def write(self, work: Work[T]) -> T:
         """``work`` in a transaction committed when it returns, rolled back if it raises."""
         for attempt in (1, 2):
+            done = False
             try:
                 async with self.engine.begin() as conn:
-                    return await conn.run_sync(work)
+                    result = await conn.run_sync(work)
+                    done = True
+                return result
             except DBAPIError as exc:
                 # A dead pooled connection fails on its first statement, before anything
-                # was written; any other error is the caller's.
-                if attempt == 2 or not exc.connection_invalidated:
+                # was written. Once ``work`` has run, the COMMIT may have reached the server
+                # even though its answer did not: that is raised, never written twice.
+                if attempt == 2 or done or not exc.connection_invalidated:
                     raise
                 log.warning("database connection was dead; writing again on a new one")
         raise AssertionError("unreachable")

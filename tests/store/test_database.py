@@ -122,3 +122,24 @@ async def test_postgres_errors_other_than_a_dead_connection_are_not_retried() ->
         assert calls == [1]
     finally:
         await database.close()
+
+
+async def test_postgres_write_whose_commit_was_cut_off_is_raised_not_run_again() -> None:
+    """Once the work has run, a dead connection at COMMIT may mean the server committed:
+    running the work again could write it twice, so the error goes to the caller."""
+    database = Database(db.create_engine(PG_URL))
+    calls: list[int] = []
+
+    def work(conn: sa.Connection) -> None:
+        calls.append(1)
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with conn.engine.connect() as other:  # the connection dies between work and COMMIT
+            other.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            await database.write(work)
+        assert raised.value.connection_invalidated
+        assert calls == [1]
+    finally:
+        await database.close()
