@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.bills.books import place_book
 from core.bills.catalog import Prices
@@ -27,12 +26,10 @@ from core.errors import NotFound
 from core.store.tables import bill_revisions, bills, book_prices, threads
 
 
-async def thread_row(conn: AsyncConnection, thread_id: str) -> Any:
-    row = (
-        await conn.execute(
-            sa.select(threads.c.id, threads.c.key, threads.c.current_bill_id, threads.c.book).where(
-                threads.c.id == thread_id
-            )
+def thread_row(conn: sa.Connection, thread_id: str) -> Any:
+    row = conn.execute(
+        sa.select(threads.c.id, threads.c.key, threads.c.current_bill_id, threads.c.book).where(
+            threads.c.id == thread_id
         )
     ).first()
     if row is None:
@@ -45,57 +42,51 @@ def book_of(row: Any) -> str:
     return str(row.book) if row.book else place_book(row.key)
 
 
-async def thread_book(conn: AsyncConnection, thread_id: str) -> str:
-    return book_of(await thread_row(conn, thread_id))
+def thread_book(conn: sa.Connection, thread_id: str) -> str:
+    return book_of(thread_row(conn, thread_id))
 
 
-async def bill_for_write(conn: AsyncConnection, thread_id: str, bill_id: int | None) -> BillHead:
-    thread = await thread_row(conn, thread_id)
+def bill_for_write(conn: sa.Connection, thread_id: str, bill_id: int | None) -> BillHead:
+    thread = thread_row(conn, thread_id)
     if bill_id is None:
         bill_id = thread.current_bill_id
         if bill_id is None:
             raise bill_not_found(None)
     # FOR UPDATE serialises writers of one bill on PostgreSQL; SQLite locks the whole file.
-    row = (
-        await conn.execute(
-            sa.select(bills.c.id, bills.c.revision, bills.c.voided)
-            .where(bills.c.id == bill_id, bills.c.book == book_of(thread))
-            .with_for_update()
-        )
+    row = conn.execute(
+        sa.select(bills.c.id, bills.c.revision, bills.c.voided)
+        .where(bills.c.id == bill_id, bills.c.book == book_of(thread))
+        .with_for_update()
     ).first()
     if row is None:
         raise bill_not_found(bill_id)
     return BillHead(id=row.id, revision=row.revision, voided=bool(row.voided))
 
 
-async def latest_items(conn: AsyncConnection, bill_id: int | None) -> list[LineItem]:
+def latest_items(conn: sa.Connection, bill_id: int | None) -> list[LineItem]:
     if bill_id is None:
         return []
-    data = (
-        await conn.execute(
-            sa.select(bill_revisions.c["items"])
-            .select_from(
-                bill_revisions.join(
-                    bills,
-                    sa.and_(
-                        bills.c.id == bill_revisions.c.bill_id,
-                        bills.c.revision == bill_revisions.c.revision,
-                    ),
-                )
+    data = conn.execute(
+        sa.select(bill_revisions.c["items"])
+        .select_from(
+            bill_revisions.join(
+                bills,
+                sa.and_(
+                    bills.c.id == bill_revisions.c.bill_id,
+                    bills.c.revision == bill_revisions.c.revision,
+                ),
             )
-            .where(bills.c.id == bill_id)
         )
+        .where(bills.c.id == bill_id)
     ).scalar()
     return [LineItem.from_stored(i) for i in data or []]
 
 
-async def revisions(conn: AsyncConnection, bill_id: int) -> list[Revision]:
-    rows = (
-        await conn.execute(
-            sa.select(bill_revisions)
-            .where(bill_revisions.c.bill_id == bill_id)
-            .order_by(bill_revisions.c.revision)
-        )
+def revisions(conn: sa.Connection, bill_id: int) -> list[Revision]:
+    rows = conn.execute(
+        sa.select(bill_revisions)
+        .where(bill_revisions.c.bill_id == bill_id)
+        .order_by(bill_revisions.c.revision)
     ).all()
     return [
         Revision(
@@ -116,27 +107,25 @@ async def revisions(conn: AsyncConnection, bill_id: int) -> list[Revision]:
     ]
 
 
-async def day_bill(conn: AsyncConnection, book: str, date: str, currency: str) -> BillHead | None:
+def day_bill(conn: sa.Connection, book: str, date: str, currency: str) -> BillHead | None:
     """The book's live bill of a date and currency (the newest, if a migration left two)."""
-    row = (
-        await conn.execute(
-            sa.select(bills.c.id, bills.c.revision, bills.c.voided)
-            .where(
-                bills.c.book == book,
-                bills.c.date == date,
-                bills.c.currency == currency,
-                bills.c.voided.is_(False),
-            )
-            .order_by(bills.c.id.desc())
-            .limit(1)
-            .with_for_update()
+    row = conn.execute(
+        sa.select(bills.c.id, bills.c.revision, bills.c.voided)
+        .where(
+            bills.c.book == book,
+            bills.c.date == date,
+            bills.c.currency == currency,
+            bills.c.voided.is_(False),
         )
+        .order_by(bills.c.id.desc())
+        .limit(1)
+        .with_for_update()
     ).first()
     return None if row is None else BillHead(id=row.id, revision=row.revision, voided=False)
 
 
-async def insert_revision(
-    conn: AsyncConnection,
+def insert_revision(
+    conn: sa.Connection,
     bill_id: int,
     revision: int,
     change: Change,
@@ -149,7 +138,7 @@ async def insert_revision(
 ) -> None:
     cost, revenue, profit = totals(change.items)
     keyed = bool(run_id and call_id)
-    await conn.execute(
+    conn.execute(
         bill_revisions.insert().values(
             bill_id=bill_id,
             revision=revision,
@@ -169,32 +158,28 @@ async def insert_revision(
     )
 
 
-async def bump(
-    conn: AsyncConnection, bill_id: int, revision: int, voided: bool, now: datetime
-) -> None:
-    await conn.execute(
+def bump(conn: sa.Connection, bill_id: int, revision: int, voided: bool, now: datetime) -> None:
+    conn.execute(
         bills.update()
         .where(bills.c.id == bill_id)
         .values(revision=revision, voided=voided, updated_at=now)
     )
 
 
-async def set_current(conn: AsyncConnection, thread_id: str, bill_id: int, now: datetime) -> None:
-    await conn.execute(
+def set_current(conn: sa.Connection, thread_id: str, bill_id: int, now: datetime) -> None:
+    conn.execute(
         threads.update()
         .where(threads.c.id == thread_id)
         .values(current_bill_id=bill_id, updated_at=now)
     )
 
 
-async def revision_for_call(
-    conn: AsyncConnection, run_id: str | None, call_id: str | None
+def revision_for_call(
+    conn: sa.Connection, run_id: str | None, call_id: str | None
 ) -> tuple[int, int] | None:
-    row = (
-        await conn.execute(
-            sa.select(bill_revisions.c.bill_id, bill_revisions.c.revision).where(
-                bill_revisions.c.run_id == run_id, bill_revisions.c.tool_call_id == call_id
-            )
+    row = conn.execute(
+        sa.select(bill_revisions.c.bill_id, bill_revisions.c.revision).where(
+            bill_revisions.c.run_id == run_id, bill_revisions.c.tool_call_id == call_id
         )
     ).first()
     return None if row is None else (row.bill_id, row.revision)
@@ -238,33 +223,27 @@ def bill_from_row(row: Any) -> Bill:
     )
 
 
-async def snapshot(conn: AsyncConnection, bill_id: int, revision: int) -> Bill:
-    row = (
-        await conn.execute(
-            snapshot_query()
-            .join(bill_revisions, bill_revisions.c.bill_id == bills.c.id)
-            .where(bills.c.id == bill_id, bill_revisions.c.revision == revision)
-        )
+def snapshot(conn: sa.Connection, bill_id: int, revision: int) -> Bill:
+    row = conn.execute(
+        snapshot_query()
+        .join(bill_revisions, bill_revisions.c.bill_id == bills.c.id)
+        .where(bills.c.id == bill_id, bill_revisions.c.revision == revision)
     ).first()
     if row is None:
         raise bill_not_found(bill_id)
     return bill_from_row(row)
 
 
-async def catalog(conn: AsyncConnection, book: str) -> Prices:
-    rows = (
-        await conn.execute(
-            sa.select(book_prices.c.name, book_prices.c.unit_cost, book_prices.c.unit_price).where(
-                book_prices.c.book == book
-            )
+def catalog(conn: sa.Connection, book: str) -> Prices:
+    rows = conn.execute(
+        sa.select(book_prices.c.name, book_prices.c.unit_cost, book_prices.c.unit_price).where(
+            book_prices.c.book == book
         )
     ).all()
     return {r.name: (r.unit_cost, r.unit_price) for r in rows}
 
 
-async def learn(
-    conn: AsyncConnection, book: str, prices: Prices, source: str, now: datetime
-) -> None:
+def learn(conn: sa.Connection, book: str, prices: Prices, source: str, now: datetime) -> None:
     """Upsert catalog rows; a None field keeps the value already known."""
     rows = [
         {
@@ -281,20 +260,18 @@ async def learn(
     if not rows:
         return
     if conn.dialect.name in ("sqlite", "postgresql"):
-        await _upsert_prices(conn, rows)
+        _upsert_prices(conn, rows)
         return
     for row in rows:  # other backends: plain read-then-write inside the caller's transaction
-        known = (
-            await conn.execute(
-                sa.select(book_prices.c.unit_cost, book_prices.c.unit_price).where(
-                    book_prices.c.book == book, book_prices.c.name == row["name"]
-                )
+        known = conn.execute(
+            sa.select(book_prices.c.unit_cost, book_prices.c.unit_price).where(
+                book_prices.c.book == book, book_prices.c.name == row["name"]
             )
         ).first()
         if known is None:
-            await conn.execute(book_prices.insert().values(**row))
+            conn.execute(book_prices.insert().values(**row))
             continue
-        await conn.execute(
+        conn.execute(
             book_prices.update()
             .where(book_prices.c.book == book, book_prices.c.name == row["name"])
             .values(
@@ -306,7 +283,7 @@ async def learn(
         )
 
 
-async def _upsert_prices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def _upsert_prices(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
     # Both dialects spell the upsert the same way (ON CONFLICT ... DO UPDATE).
@@ -321,4 +298,4 @@ async def _upsert_prices(conn: AsyncConnection, rows: list[dict[str, Any]]) -> N
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    await conn.execute(stmt)
+    conn.execute(stmt)

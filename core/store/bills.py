@@ -9,12 +9,11 @@ prices commit or roll back together. Writers racing for one revision number are 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import core.store.bill_queries as sql
 from core.bills.catalog import Prices, prices_of
@@ -29,6 +28,7 @@ from core.bills.model import (
     bill_not_found,
 )
 from core.errors import ToolError
+from core.store.base import Database
 from core.store.tables import bill_revisions, bills, threads
 
 _WRITE_ATTEMPTS = 5
@@ -39,13 +39,13 @@ RevisedLines = Callable[[BillHead, list[LineItem], Prices], list[LineItem]]
 """``(bill, its latest lines, thread catalog) -> lines of its next revision``."""
 Undone = Callable[[BillHead, list[Revision]], Change]
 """``(bill, all its revisions oldest first) -> what undoing the last change leaves``."""
-_Work = Callable[[AsyncConnection], Awaitable[tuple[int, int]]]
+_Work = Callable[[sa.Connection], tuple[int, int]]
 
 
 class BillsRepo:
-    """Bills, revisions and price catalog on :attr:`engine`; mixed into :class:`Store`."""
+    """Bills, revisions and price catalog on :attr:`db`; mixed into :class:`Store`."""
 
-    engine: AsyncEngine
+    db: Database
 
     # --- writes ----------------------------------------------------------------------------
 
@@ -69,23 +69,23 @@ class BillsRepo:
         revision 1. Either way its prices are learnt into the book's catalog.
         """
 
-        async def work(conn: AsyncConnection) -> tuple[int, int]:
-            thread = await sql.thread_row(conn, thread_id)
+        def work(conn: sa.Connection) -> tuple[int, int]:
+            thread = sql.thread_row(conn, thread_id)
             book = sql.book_of(thread)
-            current = await sql.latest_items(conn, thread.current_bill_id)
-            items = lines(await sql.catalog(conn, book), current)
+            current = sql.latest_items(conn, thread.current_bill_id)
+            items = lines(sql.catalog(conn, book), current)
             now = datetime.now(UTC)
-            head = await sql.day_bill(conn, book, date, currency)
+            head = sql.day_bill(conn, book, date, currency)
             if head is None:
-                bill_id, revision = await _insert_bill(conn, thread_id, book, date, currency, now)
+                bill_id, revision = _insert_bill(conn, thread_id, book, date, currency, now)
             else:
                 bill_id, revision = head.id, head.revision + 1
-                await sql.bump(conn, bill_id, revision, False, now)
-            await sql.insert_revision(
+                sql.bump(conn, bill_id, revision, False, now)
+            sql.insert_revision(
                 conn, bill_id, revision, Change(items), reason, note, run_id, call_id, now, actor
             )
-            await sql.learn(conn, book, prices_of(items), f"bill #{bill_id}", now)
-            await sql.set_current(conn, thread_id, bill_id, now)
+            sql.learn(conn, book, prices_of(items), f"bill #{bill_id}", now)
+            sql.set_current(conn, thread_id, bill_id, now)
             return bill_id, revision
 
         return await self._write_bill(work, run_id, call_id)
@@ -104,19 +104,19 @@ class BillsRepo:
     ) -> Bill:
         """Append a revision to a bill of the thread's book (None: the thread's current one)."""
 
-        async def work(conn: AsyncConnection) -> tuple[int, int]:
-            head = await sql.bill_for_write(conn, thread_id, bill_id)
-            before = await sql.latest_items(conn, head.id)
-            book = await sql.thread_book(conn, thread_id)
-            items = revise(head, before, await sql.catalog(conn, book))
+        def work(conn: sa.Connection) -> tuple[int, int]:
+            head = sql.bill_for_write(conn, thread_id, bill_id)
+            before = sql.latest_items(conn, head.id)
+            book = sql.thread_book(conn, thread_id)
+            items = revise(head, before, sql.catalog(conn, book))
             revision = head.revision + 1
             now = datetime.now(UTC)
-            await sql.insert_revision(
+            sql.insert_revision(
                 conn, head.id, revision, Change(items), reason, note, run_id, call_id, now, actor
             )
-            await sql.bump(conn, head.id, revision, False, now)
-            await sql.learn(conn, book, prices_of(items), f"bill #{head.id}", now)
-            await sql.set_current(conn, thread_id, head.id, now)
+            sql.bump(conn, head.id, revision, False, now)
+            sql.learn(conn, book, prices_of(items), f"bill #{head.id}", now)
+            sql.set_current(conn, thread_id, head.id, now)
             return head.id, revision
 
         return await self._write_bill(work, run_id, call_id)
@@ -129,23 +129,21 @@ class BillsRepo:
         Raises NotFound when the bill (or, without ``bill_id``, a current bill) does not exist.
         """
 
-        async def work(conn: AsyncConnection) -> tuple[int, int]:
-            head = await sql.bill_for_write(conn, thread_id, bill_id)
-            change = undo(head, await sql.revisions(conn, head.id))
+        def work(conn: sa.Connection) -> tuple[int, int]:
+            head = sql.bill_for_write(conn, thread_id, bill_id)
+            change = undo(head, sql.revisions(conn, head.id))
             revision = head.revision + 1
             now = datetime.now(UTC)
-            await sql.insert_revision(
-                conn, head.id, revision, change, UNDO, None, None, None, now, actor
-            )
-            await sql.bump(conn, head.id, revision, change.voided, now)
+            sql.insert_revision(conn, head.id, revision, change, UNDO, None, None, None, now, actor)
+            sql.bump(conn, head.id, revision, change.voided, now)
             if change.voided:
-                await conn.execute(
+                conn.execute(
                     threads.update()
                     .where(threads.c.id == thread_id, threads.c.current_bill_id == head.id)
                     .values(current_bill_id=None, updated_at=now)
                 )
             else:
-                await sql.set_current(conn, thread_id, head.id, now)
+                sql.set_current(conn, thread_id, head.id, now)
             return head.id, revision
 
         return await self._write_bill(work, None, None)
@@ -153,23 +151,31 @@ class BillsRepo:
     async def _write_bill(self, work: _Work, run_id: str | None, call_id: str | None) -> Bill:
         """Run ``work(conn) -> (bill_id, revision)`` in a transaction, idempotently, with retry."""
         keyed = bool(run_id and call_id)
+
+        def write(conn: sa.Connection) -> Bill:
+            if keyed:
+                found = sql.revision_for_call(conn, run_id, call_id)
+                if found is not None:
+                    return sql.snapshot(conn, *found)
+            bill_id, revision = work(conn)
+            return sql.snapshot(conn, bill_id, revision)
+
+        def replayed(conn: sa.Connection) -> Bill | None:
+            found = sql.revision_for_call(conn, run_id, call_id)
+            return None if found is None else sql.snapshot(conn, *found)
+
         for attempt in range(_WRITE_ATTEMPTS):
             try:
-                async with self.engine.begin() as conn:
-                    if keyed:
-                        found = await sql.revision_for_call(conn, run_id, call_id)
-                        if found is not None:
-                            return await sql.snapshot(conn, *found)
-                    bill_id, revision = await work(conn)
-                    return await sql.snapshot(conn, bill_id, revision)
+                return await self.db.write(write)
             except IntegrityError as exc:
-                # Either a replay of the same call won the race (return its result), or another
-                # writer took this revision number (recompute on top of it).
+                # The whole transaction was rolled back (no savepoint: on PostgreSQL a failed
+                # statement aborts it anyway). Either a replay of the same call won the race
+                # (return its result), or another writer took this revision number (recompute
+                # on top of it).
                 if keyed:
-                    async with self.engine.connect() as conn:
-                        found = await sql.revision_for_call(conn, run_id, call_id)
-                        if found is not None:
-                            return await sql.snapshot(conn, *found)
+                    bill = await self.db.read(replayed)
+                    if bill is not None:
+                        return bill
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise ToolError(
                         "the bill was changed by someone else at the same time; try again",
@@ -182,14 +188,15 @@ class BillsRepo:
 
     async def learn_bill_prices(self, thread_id: str, prices: Prices, source: str) -> None:
         """Upsert catalog rows of a thread's book (NotFound without the thread)."""
-        async with self.engine.begin() as conn:
-            book = await sql.thread_book(conn, thread_id)
-            await sql.learn(conn, book, prices, source, datetime.now(UTC))
+
+        def work(conn: sa.Connection) -> None:
+            sql.learn(conn, sql.thread_book(conn, thread_id), prices, source, datetime.now(UTC))
+
+        await self.db.write(work)
 
     async def bill_catalog(self, thread_id: str) -> Prices:
         """``{normalised name: (unit_cost, unit_price)}`` known in this thread's book."""
-        async with self.engine.connect() as conn:
-            return await sql.catalog(conn, await sql.thread_book(conn, thread_id))
+        return await self.db.read(lambda conn: sql.catalog(conn, sql.thread_book(conn, thread_id)))
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -197,47 +204,40 @@ class BillsRepo:
         self, bill_id: int, *, thread_id: str | None = None, book: str | None = None
     ) -> Bill:
         """A bill at its latest revision; with ``thread_id`` (or ``book``), only that book's."""
-        async with self.engine.connect() as conn:
-            q = sa.select(bills.c.revision).where(bills.c.id == bill_id)
-            if thread_id is not None:
-                book = await sql.thread_book(conn, thread_id)
-            if book is not None:
-                q = q.where(bills.c.book == book)
-            revision = (await conn.execute(q)).scalar()
-            if revision is None:
-                raise bill_not_found(bill_id)
-            return await sql.snapshot(conn, bill_id, revision)
+        return await self.db.read(lambda conn: _get_bill(conn, bill_id, thread_id, book))
 
     async def current_bill(self, thread_id: str) -> Bill | None:
         """The thread's current bill, None if it has none or it was voided."""
-        async with self.engine.connect() as conn:
-            thread = (
-                await conn.execute(
-                    sa.select(threads.c.key, threads.c.book, threads.c.current_bill_id).where(
-                        threads.c.id == thread_id
-                    )
+
+        def work(conn: sa.Connection) -> Bill | None:
+            thread = conn.execute(
+                sa.select(threads.c.key, threads.c.book, threads.c.current_bill_id).where(
+                    threads.c.id == thread_id
                 )
             ).first()
             bill_id = None if thread is None else thread.current_bill_id
             if bill_id is None:
                 return None
-            row = (
-                await conn.execute(
-                    sa.select(bills.c.revision, bills.c.voided).where(
-                        bills.c.id == bill_id, bills.c.book == sql.book_of(thread)
-                    )
+            row = conn.execute(
+                sa.select(bills.c.revision, bills.c.voided).where(
+                    bills.c.id == bill_id, bills.c.book == sql.book_of(thread)
                 )
             ).first()
             if row is None or row.voided:
                 return None
-            return await sql.snapshot(conn, bill_id, row.revision)
+            return sql.snapshot(conn, bill_id, row.revision)
+
+        return await self.db.read(work)
 
     async def bill_history(self, bill_id: int, *, thread_id: str | None = None) -> list[Revision]:
         """Every revision of a bill (of the thread's book, if given), oldest first."""
-        if thread_id is not None:
-            await self.get_bill(bill_id, thread_id=thread_id)  # NotFound in another book
-        async with self.engine.connect() as conn:
-            revisions = await sql.revisions(conn, bill_id)
+
+        def work(conn: sa.Connection) -> list[Revision]:
+            if thread_id is not None:
+                _get_bill(conn, bill_id, thread_id, None)  # NotFound in another book
+            return sql.revisions(conn, bill_id)
+
+        revisions = await self.db.read(work)
         if not revisions:
             raise bill_not_found(bill_id)
         return revisions
@@ -272,16 +272,17 @@ class BillsRepo:
             q = q.where(bills.c.date <= date_to)
         if not include_voided:
             q = q.where(bills.c.voided.is_(False))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q.order_by(bills.c.date, bills.c.id))).all()
+        rows = await self.db.read(
+            lambda conn: conn.execute(q.order_by(bills.c.date, bills.c.id)).all()
+        )
         return [sql.bill_from_row(r) for r in rows]
 
 
-async def _insert_bill(
-    conn: AsyncConnection, thread_id: str, book: str, date: str, currency: str, now: datetime
+def _insert_bill(
+    conn: sa.Connection, thread_id: str, book: str, date: str, currency: str, now: datetime
 ) -> tuple[int, int]:
     """A new bill row at revision 1 (its revision row is the caller's)."""
-    result = await conn.execute(
+    result = conn.execute(
         bills.insert().values(
             thread_id=thread_id,
             book=book,
@@ -296,3 +297,16 @@ async def _insert_bill(
     key = result.inserted_primary_key
     assert key is not None  # a single-row INSERT always reports its primary key
     return int(key[0]), 1
+
+
+def _get_bill(conn: sa.Connection, bill_id: int, thread_id: str | None, book: str | None) -> Bill:
+    """:meth:`BillsRepo.get_bill` inside a transaction (NotFound when not in the book)."""
+    q = sa.select(bills.c.revision).where(bills.c.id == bill_id)
+    if thread_id is not None:
+        book = sql.thread_book(conn, thread_id)
+    if book is not None:
+        q = q.where(bills.c.book == book)
+    revision = conn.execute(q).scalar()
+    if revision is None:
+        raise bill_not_found(bill_id)
+    return sql.snapshot(conn, bill_id, revision)

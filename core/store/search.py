@@ -19,9 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.domain import utcnow
+from core.store.base import Database
 from core.store.tables import UTCDateTime, files
 
 # Tables of migration 0002, for queries (SQLAlchemy Core; the migration is the schema's truth,
@@ -113,7 +113,7 @@ def _upsert_document(dialect: str, values: dict[str, Any]) -> Any:
 class SearchRepo:
     """The search index's queries; mixed into :class:`~core.store.Store`."""
 
-    engine: AsyncEngine
+    db: Database
 
     async def replace_search_passages(
         self,
@@ -126,12 +126,24 @@ class SearchRepo:
 
         ``error`` records why a file has no passages (unreadable), so it is not retried.
         """
-        async with self.engine.begin() as conn:
+        rows = [
+            {
+                "file_id": file_id,
+                "thread_id": thread_id,
+                "seq": seq,
+                "location": p.location,
+                "text": p.text,
+                "terms": p.terms,
+            }
+            for seq, p in enumerate(passages)
+        ]
+
+        def work(conn: sa.Connection) -> None:
             # The document row first: its row lock serialises concurrent re-indexing of one
             # file, so the delete below always sees the other writer's passages (no duplicates).
-            await conn.execute(
+            conn.execute(
                 _upsert_document(
-                    self.engine.dialect.name,
+                    conn.dialect.name,
                     {
                         "file_id": file_id,
                         "thread_id": thread_id,
@@ -141,22 +153,11 @@ class SearchRepo:
                     },
                 )
             )
-            await conn.execute(search_chunks.delete().where(search_chunks.c.file_id == file_id))
-            if passages:
-                await conn.execute(
-                    search_chunks.insert(),
-                    [
-                        {
-                            "file_id": file_id,
-                            "thread_id": thread_id,
-                            "seq": seq,
-                            "location": p.location,
-                            "text": p.text,
-                            "terms": p.terms,
-                        }
-                        for seq, p in enumerate(passages)
-                    ],
-                )
+            conn.execute(search_chunks.delete().where(search_chunks.c.file_id == file_id))
+            if rows:
+                conn.execute(search_chunks.insert(), rows)
+
+        await self.db.write(work)
 
     async def remove_from_search(self, file_id: str) -> None:
         """Drop a file's passages and leave a tombstone (0 passages, error "removed").
@@ -164,18 +165,17 @@ class SearchRepo:
         While the file row exists the tombstone keeps on-demand indexing from bringing the
         file back; it cascades away with the file.
         """
-        async with self.engine.begin() as conn:
-            thread_id = (
-                await conn.execute(sa.select(files.c.thread_id).where(files.c.id == file_id))
+
+        def work(conn: sa.Connection) -> None:
+            thread_id = conn.execute(
+                sa.select(files.c.thread_id).where(files.c.id == file_id)
             ).scalar()
             if thread_id is None:
-                await conn.execute(
-                    search_documents.delete().where(search_documents.c.file_id == file_id)
-                )
+                conn.execute(search_documents.delete().where(search_documents.c.file_id == file_id))
             else:
-                await conn.execute(
+                conn.execute(
                     _upsert_document(
-                        self.engine.dialect.name,
+                        conn.dialect.name,
                         {
                             "file_id": file_id,
                             "thread_id": thread_id,
@@ -185,18 +185,19 @@ class SearchRepo:
                         },
                     )
                 )
-            await conn.execute(search_chunks.delete().where(search_chunks.c.file_id == file_id))
+            conn.execute(search_chunks.delete().where(search_chunks.c.file_id == file_id))
+
+        await self.db.write(work)
 
     async def search_chunk_counts(self, thread_id: str) -> dict[str, int]:
         """``file_id -> passages`` for every file of the thread that indexing looked at."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(search_documents.c.file_id, search_documents.c.chunks).where(
-                        search_documents.c.thread_id == thread_id
-                    )
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                sa.select(search_documents.c.file_id, search_documents.c.chunks).where(
+                    search_documents.c.thread_id == thread_id
                 )
             ).all()
+        )
         return {r.file_id: r.chunks for r in rows}
 
     async def search_passages(
@@ -204,7 +205,7 @@ class SearchRepo:
     ) -> list[PassageMatch]:
         """Up to ``limit`` of the thread's passages containing any of ``terms``, by the
         engine's relevance (FTS5 bm25 on SQLite, ts_rank on PostgreSQL)."""
-        if self.engine.dialect.name == "postgresql":
+        if self.db.engine.dialect.name == "postgresql":
             # Terms are letters/digits only (see file search's segment), and quoted anyway.
             match = " | ".join(
                 "'" + t.replace("'", "''").replace("\\", "\\\\") + "'" for t in terms
@@ -214,8 +215,7 @@ class SearchRepo:
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
             stmt = _SQLITE_SEARCH
         params = {"match": match, "thread_id": thread_id, "limit": limit}
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt, params)).all()
+        rows = await self.db.read(lambda conn: conn.execute(stmt, params).all())
         return [
             PassageMatch(
                 id=r.id,
