@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.domain import utcnow
 from core.errors import NotFound
+from core.store.base import Database
 from core.store.tables import api_keys, api_objects
 
 
@@ -48,7 +48,7 @@ class ApiObject:
 class AssistantsRepo:
     """Keys by hash; API objects by (kind, id), listed per project and parent."""
 
-    engine: AsyncEngine
+    db: Database
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -57,47 +57,42 @@ class AssistantsRepo:
         return ApiKey(row.id, row.prefix, row.project, row.name, row.created_at, row.revoked_at)
 
     async def add_api_key(self, key: ApiKey, key_hash: str) -> ApiKey:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                api_keys.insert().values(
-                    id=key.id,
-                    key_hash=key_hash,
-                    prefix=key.prefix,
-                    project=key.project,
-                    name=key.name,
-                    created_at=key.created_at,
-                )
-            )
+        insert = api_keys.insert().values(
+            id=key.id,
+            key_hash=key_hash,
+            prefix=key.prefix,
+            project=key.project,
+            name=key.name,
+            created_at=key.created_at,
+        )
+        await self.db.write(lambda conn: conn.execute(insert))
         return key
 
     async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(api_keys).where(
-                        api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
-                    )
-                )
-            ).first()
+        q = sa.select(api_keys).where(
+            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
+        )
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return self._key(row) if row else None
 
     async def list_api_keys(self) -> list[ApiKey]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at))).all()
+        q = sa.select(api_keys).order_by(api_keys.c.created_at)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [self._key(r) for r in rows]
 
     async def revoke_api_key(self, key_id: str) -> ApiKey:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+        def work(conn: sa.Connection) -> Any:
+            result = conn.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
             if result.rowcount != 1:
                 raise NotFound(f"no live API key {key_id}")
-            row = (await conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).one()
-        return self._key(row)
+            return conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).one()
+
+        return self._key(await self.db.write(work))
 
     # --- objects ---------------------------------------------------------------------------
 
@@ -118,30 +113,29 @@ class AssistantsRepo:
     ) -> ApiObject:
         """Insert the row, or replace ``data`` of an existing one of the same project."""
         now = utcnow()
+        insert = api_objects.insert().values(
+            id=id_,
+            kind=kind,
+            project=project,
+            parent=parent,
+            data=data,
+            deleted=False,
+            created_at=now,
+        )
+        update = (
+            api_objects.update()
+            .where(
+                api_objects.c.kind == kind,
+                api_objects.c.id == id_,
+                api_objects.c.project == project,
+            )
+            .values(data=data, deleted=False)
+        )
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    api_objects.insert().values(
-                        id=id_,
-                        kind=kind,
-                        project=project,
-                        parent=parent,
-                        data=data,
-                        deleted=False,
-                        created_at=now,
-                    )
-                )
+            await self.db.write(lambda conn: conn.execute(insert))
         except IntegrityError:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    api_objects.update()
-                    .where(
-                        api_objects.c.kind == kind,
-                        api_objects.c.id == id_,
-                        api_objects.c.project == project,
-                    )
-                    .values(data=data, deleted=False)
-                )
+            # The failed INSERT's transaction is gone; the replacement is a new one.
+            await self.db.write(lambda conn: conn.execute(update))
         found = await self.get_api_object(kind, id_, project)
         if found is None:  # the id exists under another project
             raise NotFound(f"no {kind} {id_}")
@@ -149,17 +143,13 @@ class AssistantsRepo:
 
     async def get_api_object(self, kind: str, id_: str, project: str) -> ApiObject | None:
         """The live row of ``project``; another project's row is as good as missing."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(api_objects).where(
-                        api_objects.c.kind == kind,
-                        api_objects.c.id == id_,
-                        api_objects.c.project == project,
-                        api_objects.c.deleted.is_(False),
-                    )
-                )
-            ).first()
+        q = sa.select(api_objects).where(
+            api_objects.c.kind == kind,
+            api_objects.c.id == id_,
+            api_objects.c.project == project,
+            api_objects.c.deleted.is_(False),
+        )
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return self._object(row) if row else None
 
     async def list_api_objects(
@@ -173,21 +163,20 @@ class AssistantsRepo:
         )
         if parent is not None:
             q = q.where(api_objects.c.parent == parent)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q.order_by(api_objects.c.seq))).all()
+        q = q.order_by(api_objects.c.seq)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [self._object(r) for r in rows]
 
     async def delete_api_object(self, kind: str, id_: str, project: str) -> bool:
         """Mark the row deleted (tallybot's own rows stay: runs and bills keep their history)."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                api_objects.update()
-                .where(
-                    api_objects.c.kind == kind,
-                    api_objects.c.id == id_,
-                    api_objects.c.project == project,
-                    api_objects.c.deleted.is_(False),
-                )
-                .values(deleted=True)
+        update = (
+            api_objects.update()
+            .where(
+                api_objects.c.kind == kind,
+                api_objects.c.id == id_,
+                api_objects.c.project == project,
+                api_objects.c.deleted.is_(False),
             )
-        return bool(result.rowcount)
+            .values(deleted=True)
+        )
+        return await self.db.write(lambda conn: bool(conn.execute(update).rowcount))

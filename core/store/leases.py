@@ -10,26 +10,29 @@ waited for; SQLite serialises writers).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.domain import utcnow
+from core.store.base import Database
 from core.store.tables import kv, leases, messages, processed_events, runs
 
 
 class LeasesRepo:
     """Leases (take, renew, release, look up) plus unanswered-thread and run-count queries."""
 
-    engine: AsyncEngine
+    db: Database
 
     async def take_lease(self, name: str, owner: str, replica: str, ttl: float) -> bool:
         """Hold ``name`` for ``ttl`` seconds: True when free, lapsed or already ``owner``'s."""
         now = utcnow()
         until = now + timedelta(seconds=ttl)
-        async with self.engine.begin() as conn:
-            taken = await conn.execute(
+
+        def take(conn: sa.Connection) -> bool | None:
+            """True: taken; False: someone else's live lease; None: no row yet."""
+            taken = conn.execute(
                 leases.update()
                 .where(
                     leases.c.name == name,
@@ -39,68 +42,69 @@ class LeasesRepo:
             )
             if taken.rowcount == 1:
                 return True
-            exists = (
-                await conn.execute(sa.select(leases.c.name).where(leases.c.name == name))
-            ).first()
-        if exists is not None:
-            return False
+            exists = conn.execute(sa.select(leases.c.name).where(leases.c.name == name)).first()
+            return False if exists is not None else None
+
+        taken = await self.db.write(take)
+        if taken is not None:
+            return taken
+        insert = leases.insert().values(name=name, owner=owner, replica=replica, expires_at=until)
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    leases.insert().values(
-                        name=name, owner=owner, replica=replica, expires_at=until
-                    )
-                )
+            # Its own transaction: on PostgreSQL a failed INSERT aborts the one it is in.
+            await self.db.write(lambda conn: conn.execute(insert))
         except IntegrityError:
             return False  # another process inserted it first
         return True
 
     async def renew_leases(self, replica: str, ttl: float) -> int:
         """Push back the expiry of every lease ``replica`` holds; how many it holds."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
                 leases.update()
                 .where(leases.c.replica == replica)
                 .values(expires_at=utcnow() + timedelta(seconds=ttl))
             )
-        return result.rowcount
+            return result.rowcount
+
+        return await self.db.write(work)
 
     async def release_lease(self, name: str, owner: str) -> None:
         """Give ``name`` up, if ``owner`` still holds it."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                leases.delete().where(leases.c.name == name, leases.c.owner == owner)
-            )
+        delete = leases.delete().where(leases.c.name == name, leases.c.owner == owner)
+        await self.db.write(lambda conn: conn.execute(delete))
 
     async def release_replica(self, replica: str) -> None:
         """Give up every lease of ``replica`` (clean shutdown)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(leases.delete().where(leases.c.replica == replica))
+        delete = leases.delete().where(leases.c.replica == replica)
+        await self.db.write(lambda conn: conn.execute(delete))
 
     async def lease_holder(self, name: str) -> tuple[str, str] | None:
         """``(owner, replica)`` of a live lease on ``name``; None when free or lapsed."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(leases.c.owner, leases.c.replica).where(
-                        leases.c.name == name, leases.c.expires_at >= utcnow()
-                    )
+
+        def work(conn: sa.Connection) -> Any:
+            return conn.execute(
+                sa.select(leases.c.owner, leases.c.replica).where(
+                    leases.c.name == name, leases.c.expires_at >= utcnow()
                 )
             ).first()
+
+        row = await self.db.read(work)
         return (row.owner, row.replica) if row else None
 
     async def live_leases(self, prefix: str) -> dict[str, str]:
         """name -> replica of every live lease whose name starts with ``prefix``."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(leases.c.name, leases.c.replica).where(
-                        leases.c.name.startswith(prefix, autoescape=True),
-                        leases.c.expires_at >= utcnow(),
-                    )
+
+        def work(conn: sa.Connection) -> dict[str, str]:
+            rows = conn.execute(
+                sa.select(leases.c.name, leases.c.replica).where(
+                    leases.c.name.startswith(prefix, autoescape=True),
+                    leases.c.expires_at >= utcnow(),
                 )
             ).all()
-        return {r.name: r.replica for r in rows}
+            return {r.name: r.replica for r in rows}
+
+        return await self.db.read(work)
 
     async def unanswered_threads(self, stored_before: datetime) -> list[str]:
         """Threads with a user message stored before ``stored_before`` and no run covering it."""
@@ -119,37 +123,25 @@ class LeasesRepo:
             )
             .distinct()
         )
-        async with self.engine.connect() as conn:
-            return list((await conn.execute(q)).scalars())
+        return await self.db.read(lambda conn: list(conn.execute(q).scalars()))
 
     async def run_counts(self) -> dict[str, int]:
         """Runs by status (for /metrics)."""
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
-                )
-            ).all()
+        q = sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return {str(status): int(count) for status, count in rows}
 
     async def was_processed(self, source: str, key: str) -> bool:
         """Whether the delivery ``(source, key)`` was recorded as handled."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(processed_events.c.key).where(
-                        processed_events.c.source == source, processed_events.c.key == key
-                    )
-                )
-            ).first()
+        q = sa.select(processed_events.c.key).where(
+            processed_events.c.source == source, processed_events.c.key == key
+        )
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return row is not None
 
     async def kv_pending(self, prefix: str, value: str) -> list[str]:
         """Keys under ``prefix`` whose value is ``value`` (the serve outbox)."""
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(kv.c.key).where(
-                    kv.c.key.startswith(prefix, autoescape=True), kv.c.value == value
-                )
-            )
-            return list(rows.scalars())
+        q = sa.select(kv.c.key).where(
+            kv.c.key.startswith(prefix, autoescape=True), kv.c.value == value
+        )
+        return await self.db.read(lambda conn: list(conn.execute(q).scalars()))

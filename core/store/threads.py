@@ -7,18 +7,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.bills.books import place_book
 from core.domain import Message, Thread, new_id, utcnow
 from core.errors import AlreadyHandled, NotFound
+from core.store.base import Database
 from core.store.tables import messages, processed_events, threads
 
 
 class ThreadsRepo:
     """Threads by id or channel key, and the ordered messages of a thread."""
 
-    engine: AsyncEngine
+    db: Database
 
     @staticmethod
     def _thread(row: Any) -> Thread:
@@ -49,13 +49,13 @@ class ThreadsRepo:
     # --- threads ---------------------------------------------------------------------------
 
     async def thread_by_key(self, key: str) -> Thread | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(threads).where(threads.c.key == key))).first()
+        q = sa.select(threads).where(threads.c.key == key)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return self._thread(row) if row else None
 
     async def get_thread(self, thread_id: str) -> Thread:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(threads).where(threads.c.id == thread_id))).first()
+        q = sa.select(threads).where(threads.c.id == thread_id)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         if row is None:
             raise NotFound(f"no thread {thread_id}")
         return self._thread(row)
@@ -80,20 +80,18 @@ class ThreadsRepo:
         if callable(book):
             book = book(thread_id)
         thread = Thread(id=thread_id, key=key, lang=lang, title=title, book=book or place_book(key))
+        insert = threads.insert().values(
+            id=thread.id,
+            key=key,
+            lang=lang,
+            title=title,
+            book=thread.book,
+            metadata={},
+            created_at=thread.created_at,
+            updated_at=thread.created_at,
+        )
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    threads.insert().values(
-                        id=thread.id,
-                        key=key,
-                        lang=lang,
-                        title=title,
-                        book=thread.book,
-                        metadata={},
-                        created_at=thread.created_at,
-                        updated_at=thread.created_at,
-                    )
-                )
+            await self.db.write(lambda conn: conn.execute(insert))
         except IntegrityError:
             found = await self.thread_by_key(key)
             assert found is not None
@@ -101,25 +99,23 @@ class ThreadsRepo:
         return thread
 
     async def update_thread(self, thread_id: str, **values: Any) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                threads.update()
-                .where(threads.c.id == thread_id)
-                .values(**values, updated_at=utcnow())
-            )
+        update = (
+            threads.update().where(threads.c.id == thread_id).values(**values, updated_at=utcnow())
+        )
+        await self.db.write(lambda conn: conn.execute(update))
 
     async def archive_thread_key(self, key: str) -> None:
         """`/new`: the old thread keeps its history under an archived key; the key is free."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                threads.update()
-                .where(threads.c.key == key)
-                .values(key=f"{key}#archived:{new_id('a')[2:]}", updated_at=utcnow())
-            )
+        update = (
+            threads.update()
+            .where(threads.c.key == key)
+            .values(key=f"{key}#archived:{new_id('a')[2:]}", updated_at=utcnow())
+        )
+        await self.db.write(lambda conn: conn.execute(update))
 
     async def list_threads(self) -> list[Thread]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(threads).order_by(threads.c.created_at))).all()
+        q = sa.select(threads).order_by(threads.c.created_at)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [self._thread(r) for r in rows]
 
     # --- messages --------------------------------------------------------------------------
@@ -147,8 +143,10 @@ class ThreadsRepo:
             run_id=run_id,
             file_ids=list(file_ids),
         )
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+        deliveries = list(processed)
+
+        def work(conn: sa.Connection) -> None:
+            result = conn.execute(
                 messages.insert().values(
                     id=msg.id,
                     thread_id=thread_id,
@@ -162,15 +160,18 @@ class ThreadsRepo:
             key = result.inserted_primary_key
             assert key is not None
             msg.seq = key[0]
-            for source, delivery in processed:
+            for source, delivery in deliveries:
                 try:
-                    await conn.execute(
+                    conn.execute(
                         processed_events.insert().values(
                             source=source, key=delivery, created_at=msg.created_at
                         )
                     )
                 except IntegrityError as exc:
+                    # Raised out of the transaction: it is rolled back, the message too.
                     raise AlreadyHandled(f"{source} {delivery} was handled already") from exc
+
+        await self.db.write(work)
         return msg
 
     async def list_messages(
@@ -188,6 +189,6 @@ class ThreadsRepo:
             q = q.where(messages.c.seq > after_seq)
         if role is not None:
             q = q.where(messages.c.role == role)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q.order_by(messages.c.seq))).all()
+        q = q.order_by(messages.c.seq)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [self._message(r) for r in rows]
