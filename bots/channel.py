@@ -22,6 +22,8 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.bills.books import actor_of
+
 if TYPE_CHECKING:
     from core.app import Tallybot
 
@@ -111,10 +113,20 @@ class ApprovalRecords:
 
 async def thread_lang(bot: Tallybot, key: str | None) -> str | None:
     """The language the thread with channel key ``key`` was last answered in, if any."""
-    if not key:
-        return None
-    thread = await bot.channels.thread(key)
-    return thread.lang if thread else None
+    return (await thread_context(bot, key))[0]
+
+
+async def thread_context(bot: Tallybot, key: str | None) -> tuple[str | None, str | None]:
+    """``(language, person)`` of the thread with channel key ``key``: the language it was last
+    answered in and the platform's id of the person it is answering (its last writer, kept
+    on the thread). An answer posted with no inbound event -- a run recovered after a crash
+    -- binds its approval buttons to that person instead of to anyone (issue 10)."""
+    thread = await bot.channels.thread(key) if key else None
+    if thread is None:
+        return None, None
+    actor = actor_of(thread)
+    person = actor.id.split(":", 1)[1] if actor and ":" in actor.id else None
+    return thread.lang, person
 
 
 class ApprovalTokens:

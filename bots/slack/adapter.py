@@ -20,7 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bots.channel import AnswerAnchors, ApprovalRecords, ApprovalTokens, thread_lang
+from bots.channel import AnswerAnchors, ApprovalRecords, ApprovalTokens, thread_context
 from core import receipt
 from core.app import Tallybot
 from core.config import Settings
@@ -202,8 +202,8 @@ class SlackAdapter:
         place = Place(
             key, channel, None if thread_ts == "dm" else thread_ts, is_dm_channel(channel)
         )
-        lang = await thread_lang(self.bot, key)
-        await self.answer(self.responder(place, team=team, user=None, lang=lang), events)
+        lang, person = await thread_context(self.bot, key)
+        await self.answer(self.responder(place, team=team, user=person, lang=lang), events)
 
     async def _remember_approval(self, event: ApprovalRequired, ts: str, place: Place) -> None:
         await approval.remember(self, event, ts, place)

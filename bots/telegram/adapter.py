@@ -30,7 +30,7 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bots.channel import Allowlist, ApprovalTokens, Deliveries, thread_lang
+from bots.channel import Allowlist, ApprovalTokens, Deliveries, thread_context
 from bots.render import Throttle
 from bots.telegram import approval, documents, guard, menu, message
 from bots.telegram.addressing import is_addressed, topic_of
@@ -200,9 +200,9 @@ class TelegramAdapter:
         answer: a run recovered after a restart, a message picked up by another replica."""
         _, chat, topic = (key.split(":", 2) + ["0", "0"])[:3]
         chat_id, topic_id = int(chat), int(topic or 0) or None
-        lang = await thread_lang(self.tallybot, key) or "en"
+        lang, person = await thread_context(self.tallybot, key)
         async with Responder(
-            self, chat_id, topic_id=topic_id, lang=lang, private=chat_id > 0
+            self, chat_id, topic_id=topic_id, lang=lang or "en", private=chat_id > 0, user=person
         ) as responder:
             async for event in events:
                 await responder.on_event(event)
