@@ -18,9 +18,10 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.config import Settings
+if TYPE_CHECKING:
+    from core.config import Settings
 
 EXIT_OK = 0
 

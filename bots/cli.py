@@ -24,13 +24,17 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bots import bills_cli
 from bots.channel import PLATFORMS, platform_cli
-from core.config import Settings, load_settings
-from core.domain import Run
 from core.errors import TallybotError, UserError
+
+if TYPE_CHECKING:
+    # Imported where a command runs, not here: ``tallybot --help`` needs neither pydantic nor
+    # the domain model (issue 12, start-up time).
+    from core.config import Settings
+    from core.domain import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -300,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from core.config import load_settings
+
     try:
         settings = load_settings()
     except Exception as exc:  # pydantic ValidationError: a bad TALLYBOT_* value

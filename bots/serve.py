@@ -22,7 +22,6 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from core.config import Settings, load_settings
 from core.errors import ConfigError, TallybotError
 
 if TYPE_CHECKING:
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
 
     from bots.web import SubApp
     from core.app import Tallybot
+    from core.config import Settings
     from core.health import Health
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point for ``tallybot serve``; returns the exit code."""
+    from core.config import load_settings
+
     try:
         settings = load_settings()
     except Exception as exc:  # pydantic ValidationError: a bad TALLYBOT_* value

@@ -142,9 +142,9 @@ class Tallybot:
             if "code_interpreter" in spec.tools and "code_interpreter" not in tools:
                 spec = spec.with_note(OFF_NOTE)  # the model says in one line why it cannot compute
         if model is None and (settings.model_configured or settings.model.startswith("scripted:")):
-            from core.models.provider import build_model
+            from core.models.provider import deferred_model
 
-            model = build_model(settings)
+            model = deferred_model(settings)
         hooks = registry.ingest_hooks(tools.names(), store)
         intake = FileIntake(settings, store, on_ingested=hooks)
         engine = Engine(settings, store, model, tools, spec)

@@ -9,13 +9,14 @@ reply instead. The transcript is handled as the person's text.
 from __future__ import annotations
 
 import logging
-
-import openai
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import UserError
 from core.i18n import t
-from core.models.errors import STREAM_ERRORS, convert_error
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class Transcriber:
                 t("transcribe_failed", "en", error=size),
                 zh=t("transcribe_failed", "zh", error=size),
             )
+        # The OpenAI SDK is imported by the first voice note, not by every process start.
+        from core.models.errors import STREAM_ERRORS, convert_error
+
         try:
             result = await self.client().audio.transcriptions.create(
                 model=self.settings.transcribe_model or "",

@@ -7,11 +7,10 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from core.config import Settings
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 def add_parsers(sub: Any) -> None:
@@ -33,6 +32,8 @@ def add_parsers(sub: Any) -> None:
 
 async def serve_api(settings: Settings, args: argparse.Namespace) -> int:
     """Serve ``/v1`` until interrupted."""
+    from aiohttp import web  # here, not at the top: ``tallybot --help`` does not need it
+
     from bots.assistants_api.app import build_api
     from core.app import Tallybot
 

@@ -7,7 +7,6 @@ import asyncio
 import sys
 from typing import Any
 
-from core.config import load_settings
 from core.errors import ConfigError
 
 
@@ -27,6 +26,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted. Exit codes follow bots/cli.py: 2 for missing settings."""
+    from core.config import load_settings
+
     from .server import check_settings, serve
 
     settings = load_settings()

@@ -12,9 +12,12 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from core.config import Settings, load_settings
 from core.errors import TallybotError
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Entry point for ``tallybot telegram``; returns the exit code."""
+    from core.config import load_settings
+
     try:
         settings = load_settings()
     except Exception as exc:  # pydantic ValidationError: a bad TALLYBOT_* value

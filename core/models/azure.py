@@ -10,16 +10,18 @@ else ``OPENAI_API_KEY``). The Responses API works too (``TALLYBOT_MODEL_API=resp
 
 from __future__ import annotations
 
-import openai
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import ConfigError
 
+if TYPE_CHECKING:
+    import openai
 
-def build_azure_client(settings: Settings) -> openai.AsyncAzureOpenAI:
-    """An ``AsyncAzureOpenAI`` client from settings; a clear ConfigError when one is missing."""
+
+def azure_key(settings: Settings) -> str:
+    """The key the Azure client sends; a clear ConfigError when a setting is missing."""
     key = settings.azure_openai_api_key or settings.openai_api_key
-    endpoint = settings.azure_openai_endpoint or ""
     if not settings.openai_api_version:
         raise ConfigError(
             "AZURE_OPENAI_ENDPOINT is set but OPENAI_API_VERSION is not: set it to the API "
@@ -30,8 +32,16 @@ def build_azure_client(settings: Settings) -> openai.AsyncAzureOpenAI:
             "AZURE_OPENAI_ENDPOINT is set but no key: set AZURE_OPENAI_API_KEY (Keys and "
             "Endpoint in the Azure portal)"
         )
+    return key
+
+
+def build_azure_client(settings: Settings) -> openai.AsyncAzureOpenAI:
+    """An ``AsyncAzureOpenAI`` client from settings; a clear ConfigError when one is missing."""
+    import openai
+
+    key = azure_key(settings)
     return openai.AsyncAzureOpenAI(
-        azure_endpoint=endpoint,
+        azure_endpoint=settings.azure_openai_endpoint or "",
         api_key=key,
         api_version=settings.openai_api_version,
         timeout=settings.model_timeout,

@@ -7,12 +7,15 @@ converted in :mod:`core.models.errors`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-
-import openai
+from typing import TYPE_CHECKING
 
 from core.config import Settings
-from core.models.base import Model
+from core.models.base import Model, ModelEvent, ModelRequest
+
+if TYPE_CHECKING:
+    import openai
 
 # Local servers (Ollama, llama.cpp, vLLM) accept any key, but the SDK sends one on every
 # request; a visible placeholder is clearer in their logs than an empty bearer token.
@@ -26,6 +29,8 @@ def build_client(settings: Settings) -> openai.AsyncOpenAI:
         from core.models.azure import build_azure_client
 
         return build_azure_client(settings)
+    import openai
+
     return openai.AsyncOpenAI(
         api_key=settings.openai_api_key or NO_KEY,
         base_url=settings.openai_base_url or None,
@@ -49,3 +54,38 @@ def build_model(settings: Settings, client: openai.AsyncOpenAI | None = None) ->
     from core.models.responses import ResponsesModel
 
     return ResponsesModel(client, settings.model)
+
+
+class DeferredModel:
+    """A wire adapter that is built on its first turn, not when the bot opens.
+
+    Building one imports the OpenAI SDK, about a second of start-up that model-free commands
+    (``/help``, ``/bill``, ``tallybot bills``) never use (issue 12). Settings the client would
+    refuse are checked when this is made (:func:`deferred_model`), so they still fail at start.
+    """
+
+    def __init__(self, name: str, build: Callable[[], Model]) -> None:
+        self.name = name
+        self._build = build
+        self._model: Model | None = None
+
+    @property
+    def model(self) -> Model:
+        """The real adapter (built now, the first time)."""
+        if self._model is None:
+            self._model = self._build()
+        return self._model
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        return self.model.stream(request)
+
+
+def deferred_model(settings: Settings) -> Model:
+    """:func:`build_model` for a bot: the SDK adapter on its first turn, a script at once."""
+    if settings.model.startswith("scripted:"):
+        return build_model(settings)
+    if settings.azure_openai_endpoint:
+        from core.models.azure import azure_key
+
+        azure_key(settings)  # a missing Azure setting is a ConfigError at start, as before
+    return DeferredModel(settings.model, lambda: build_model(settings))

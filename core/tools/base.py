@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import jsonschema
-
 from core.errors import ToolArgumentsInvalid, ToolError
 from core.models.base import ToolSpec
 
 if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
     from core.config import Settings
     from core.domain import FileRef, Thread
     from core.store import Store
@@ -124,18 +124,35 @@ def model_schema(schema: Any) -> Any:
 
 
 class ToolRegistry:
-    """Registered tools by name; validates arguments and turns failures into tool errors."""
+    """Registered tools by name; validates arguments and turns failures into tool errors.
+
+    Each schema is checked (and its validator built) when the tools are first shown to the
+    model or a call is first parsed, not at registration: a model-free command such as
+    ``/help`` builds the registry but never needs jsonschema (issue 12, start-up time).
+    """
 
     def __init__(self, tools: list[Tool] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
         self._specs: tuple[ToolSpec, ...] | None = None
+        self._validators: dict[str, Validator] = {}
         for tool in tools or []:
             self.register(tool)
 
     def register(self, tool: Tool) -> None:
-        jsonschema.Draft202012Validator.check_schema(tool.parameters)
         self._tools[tool.name] = tool
         self._specs = None
+        self._validators.pop(tool.name, None)
+
+    def _validator(self, tool: Tool) -> Validator:
+        """The tool's argument validator; raises jsonschema.SchemaError for a bad schema."""
+        validator = self._validators.get(tool.name)
+        if validator is None:
+            import jsonschema
+
+            jsonschema.Draft202012Validator.check_schema(tool.parameters)
+            validator = jsonschema.Draft202012Validator(tool.parameters)
+            self._validators[tool.name] = validator
+        return validator
 
     def __contains__(self, name: str) -> bool:
         return name in self._tools
@@ -154,6 +171,8 @@ class ToolRegistry:
         """What the model is shown: each schema without its validation-only keywords (built
         once per set of tools: every turn's request asks for them)."""
         if self._specs is None:
+            for tool in self._tools.values():
+                self._validator(tool)  # the model is never shown a schema that is not valid
             self._specs = tuple(
                 ToolSpec(t.name, t.description, model_schema(t.parameters))
                 for t in self._tools.values()
@@ -173,8 +192,7 @@ class ToolRegistry:
             raise ToolArgumentsInvalid(f"arguments are not valid JSON: {exc}") from exc
         if not isinstance(args, dict):
             raise ToolArgumentsInvalid("arguments must be a JSON object")
-        validator = jsonschema.Draft202012Validator(tool.parameters)
-        errors = sorted(validator.iter_errors(args), key=lambda e: list(e.path))
+        errors = sorted(self._validator(tool).iter_errors(args), key=lambda e: list(e.path))
         if errors:
             detail = "; ".join(
                 f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5]

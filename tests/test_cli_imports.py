@@ -1,0 +1,81 @@
+"""Issue 12: model-free commands do not import what they do not use.
+
+Each case runs the CLI in a fresh interpreter (``python -c``) and reads back ``sys.modules``:
+what is asserted is which packages got loaded, never how long it took (bench/startup.py
+prints the seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Run bots.cli.main(argv) as `tallybot` would, then print the loaded top-level packages.
+PROBE = """
+import json, sys
+import bots.cli
+try:
+    code = bots.cli.main(sys.argv[1:])
+except SystemExit as exc:  # argparse's --help
+    code = exc.code
+sys.stdout.flush()
+loaded = sorted({name.split(".")[0] for name in sys.modules})
+print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+"""
+
+# What a chat or CLI command must not pay for unless it does analysis, charts, model turns
+# or serves a platform.
+DATA = {"pandas", "numpy", "matplotlib"}
+SERVING = {"openai", "httpx", "aiohttp", "jsonschema", "slack_bolt", "slack_sdk", "telegram"}
+
+
+def _loaded(tmp_path: Path, *argv: str, model: bool = False) -> set[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "TALLYBOT_", "SLACK_", "TELEGRAM_"))
+    }
+    env["TALLYBOT_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONPATH"] = str(ROOT)
+    if model:  # configured, but never called: these commands work without a model
+        env["OPENAI_API_KEY"] = "sk-test"
+        env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, proc.stderr
+    return set(report["loaded"])
+
+
+def test_help_loads_neither_the_store_nor_settings(tmp_path: Path) -> None:
+    unwanted = DATA | SERVING | {"sqlalchemy", "alembic", "pydantic_settings"}
+    assert _loaded(tmp_path, "--help") & unwanted == set()
+
+
+@pytest.mark.parametrize("model", [False, True], ids=["no model", "model configured"])
+def test_chat_help_loads_no_data_or_model_libraries(tmp_path: Path, model: bool) -> None:
+    loaded = _loaded(tmp_path, "chat", "--message", "/help", model=model)
+    assert loaded & (DATA | SERVING) == set()
+
+
+def test_bills_list_loads_no_data_or_model_libraries(tmp_path: Path) -> None:
+    assert _loaded(tmp_path, "bills", "list") & (DATA | SERVING) == set()
+
+
+def test_bill_from_a_file_may_read_it_with_pandas_but_calls_no_model(tmp_path: Path) -> None:
+    csv = ROOT / "examples" / "flower_sales.csv"
+    loaded = _loaded(tmp_path, "chat", "--file", str(csv), "--message", "/bill", model=True)
+    assert loaded & SERVING == set()
