@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0007"
+"""The newest migration (tests/store/test_migrations_head.py keeps it equal to Alembic's head):
+a database already there opens without importing Alembic (issue 12: start-up time)."""
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -48,6 +53,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url:
@@ -56,6 +63,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def _upgrade(sync_conn: sa.Connection, revision: str) -> None:
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = sync_conn
     command.upgrade(cfg, revision)
@@ -70,11 +79,24 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     On PostgreSQL a transaction-level advisory lock is taken first, so replicas starting
     at once migrate one after the other (the second finds nothing left to do) instead of
-    racing on ``alembic_version``."""
+    racing on ``alembic_version``. A database already at :data:`HEAD` is left as it is
+    after one query."""
+    if revision == "head" and await _stamped(engine) == HEAD:
+        return
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         await conn.run_sync(_upgrade, revision)
+
+
+async def _stamped(engine: AsyncEngine) -> str | None:
+    """``alembic_version`` read directly; None on a database never migrated."""
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).all()
+    except DBAPIError:  # no such table yet
+        return None
+    return rows[0][0] if len(rows) == 1 else None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
