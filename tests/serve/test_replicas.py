@@ -53,7 +53,9 @@ pytestmark = pytest.mark.timeout(240)
 
 
 class Sender:
-    """Sends each delivery to a replica; on failure, to the other one, until one takes it."""
+    """Sends each delivery to a replica; on failure, to the other one, until one takes it,
+    backing off between tries as Slack and Telegram do (a retry storm would only load the
+    replicas: a delivery still being stored is refused until it is)."""
 
     def __init__(self, replicas: list[Replica]) -> None:
         self.replicas = replicas
@@ -64,6 +66,7 @@ class Sender:
     async def send(self, path: str, body: str, headers: dict[str, str]) -> None:
         assert self.session is not None
         first = next(self.turn)
+        delay = 0.1
         for attempt in range(200):
             replica = self.replicas[(first + attempt) % len(self.replicas)]
             try:
@@ -75,7 +78,8 @@ class Sender:
             except (TimeoutError, aiohttp.ClientError):
                 pass
             self.retries += 1
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
         raise AssertionError(f"no replica took {path} {body[:80]}")
 
 
