@@ -123,7 +123,11 @@ def _telegram_webhook(adapter: TelegramAdapter) -> Callable[[web.Request], Any]:
         if not isinstance(data, dict) or "update_id" not in data:
             return web.Response(status=400, text="not a Telegram update")
         with Receipt() as receipt:
-            receipt.track(asyncio.ensure_future(adapter.feed(data)))
+            task = asyncio.ensure_future(adapter.feed(data))
+            receipt.track(task)
+        service = adapter.tallybot.service
+        if service is not None:  # cancelled by the service when shutdown runs late
+            service.track(task)
         if not await receipt.wait(TELEGRAM_ACK_WITHIN):
             return web.Response(status=503, text="storage unavailable; retry later")
         return web.Response(text="ok")

@@ -118,13 +118,14 @@ class Engine:
         self._cancel: dict[str, asyncio.Event] = {}
         # Runs that broke while the store refused writes: failed once it is writable again.
         self.unsettled: dict[str, dict[str, str]] = {}
+        self.keep_interrupted = False  # set by core.service; see execute
 
     def derive(self, tools: ToolRegistry, assistant: AssistantSpec) -> Engine:
         """The same engine with one run's own tools and instructions (the Assistants API).
 
         Cancel flags are shared, so a cancel through either engine reaches the run."""
         other = Engine(self.settings, self.store, self.model, tools, assistant)
-        other._cancel = self._cancel
+        other._cancel, other.keep_interrupted = self._cancel, self.keep_interrupted
         return other
 
     @property
@@ -183,9 +184,11 @@ class Engine:
             async for event in self._fail_broken(run, exc, lang):
                 yield event
         except asyncio.CancelledError:
-            # The task itself was cancelled (Ctrl-C, shutdown): record it, then let it go.
+            # The task itself was cancelled: Ctrl-C records it; a serving process shutting
+            # down leaves the run live for the next one to adopt (``keep_interrupted``).
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._mark_cancelled(run))
+                if not self.keep_interrupted:
+                    await asyncio.shield(self._mark_cancelled(run))
             raise
         finally:
             if run.status.terminal:

@@ -93,7 +93,10 @@ class Receipt:
             with contextlib.suppress(BaseException):
                 await done
             if work.done() and self.ok is None:
-                await self._settle(True)
+                # Work cancelled before it stored anything (a process shutting down) is not
+                # acknowledged: the platform's retry reaches a process that stores it.
+                cancelled = any(isinstance(r, asyncio.CancelledError) for r in work.result())
+                await self._settle(not cancelled)
             elif self.ok is None:
                 # Not known to be stored: not acknowledged. The platform's retry finds the
                 # claim (live: 503 again; settled: a duplicate, 200), so nothing is lost.

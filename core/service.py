@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.admission import Admission
 from core.domain import Run, RunStatus, Thread, utcnow
@@ -66,8 +66,12 @@ class Service:
         self.replica = Replica(bot.store, ttl=settings.lease_seconds)
         self.admission = Admission(settings.max_concurrent_runs)
         self.metrics = Metrics()
+        # A task cancelled here means the process is stopping: its run stays live for the next
+        # process (or another replica) to adopt, instead of ending ``cancelled`` unanswered.
+        bot.engine.keep_interrupted = True
         self._deliverers: dict[str, Deliver] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._work: set[asyncio.Task[object]] = set()  # every delivery's task (see track)
         self._sweeper: asyncio.Task[None] | None = None
         self.accepting = True
         self._pending: set[str] = set()  # runs whose answer this process is delivering
@@ -145,7 +149,10 @@ class Service:
                 self.metrics.count_usage({}, run.usage)
 
     async def _deliver_finished(self, live: set[str]) -> None:
-        """Runs that finished while their answer was still undelivered (the process died)."""
+        """Runs that finished while their answer was still undelivered (the process died).
+
+        Delivered under the thread's lease, and only while the outbox still says pending
+        once it is held: two replicas sweeping at once must not both post the answer."""
         store = self.bot.store
         for key in await store.kv_pending(OUTBOX, "pending"):
             run_id = key.removeprefix(OUTBOX)
@@ -154,16 +161,22 @@ class Service:
             run = await store.get_run(run_id, with_steps=False)
             if not run.status.terminal:
                 continue  # still running somewhere, or an orphan the sweep adopts
-            if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED) or (
-                f"thread:{run.thread_id}" in live
-            ):
-                if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
-                    await store.kv_set(key, "")
+            if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+                await store.kv_set(key, "")
                 continue
-            thread = await store.get_thread(run.thread_id)
-            log.info("delivering the answer of run %s that a stopped process finished", run.id)
-            await self.deliver(thread.key, self._finished_events(run, thread))
-            await store.kv_set(key, "")
+            name = f"thread:{run.thread_id}"
+            owner = None if name in live else await self.replica.try_hold(name)
+            if owner is None:
+                continue  # someone answers in that thread now; a later sweep looks again
+            try:
+                if await store.kv_get(key) != "pending" or run_id in self._pending:
+                    continue  # delivered meanwhile
+                thread = await store.get_thread(run.thread_id)
+                log.info("delivering the answer of run %s a stopped process finished", run.id)
+                await self.deliver(thread.key, self._finished_events(run, thread))
+                await store.kv_set(key, "")
+            finally:
+                await self.replica.release(name, owner)
 
     async def _finished_events(self, run: Run, thread: Thread) -> AsyncIterator[Event]:
         lang = _lang(thread)
@@ -231,6 +244,13 @@ class Service:
         task = asyncio.create_task(_logged(), name="tallybot-pick-up")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.track(task)
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """``task`` handles one delivery (a channel's event, a webhook update): :meth:`stop`
+        cancels it when it is still going after the grace period."""
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
 
     async def idle(self) -> None:
         """Wait until every thread picked up so far is answered (tests, shutdown)."""
@@ -256,19 +276,28 @@ class Service:
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_loop(interval), name="tallybot-sweep")
 
-    async def stop(self, grace: float) -> bool:
-        """Stop sweeping; let running runs end within ``grace`` seconds; then release leases.
-        True when everything finished in time (the rest is recovered by the next process)."""
+    async def stop(self, grace: float, *, cancel_within: float = 5.0) -> bool:
+        """Stop sweeping and admitting; let admitted runs (and the delivery of their answers)
+        end within ``grace`` seconds; cancel the rest of the work, waiting ``cancel_within``
+        seconds at most for it; then release the leases. True when everything finished in
+        time; what did not is left live for the next process (or another replica) to adopt.
+
+        Every step is bounded, so a platform that stopped answering (a post waiting out its
+        client's 30 s timeout) cannot hold the process past ``grace + cancel_within``."""
         self.accepting = False
         if self._sweeper is not None:
             self._sweeper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._sweeper
+            await asyncio.wait({self._sweeper}, timeout=cancel_within)
             self._sweeper = None
+        self.admission.close()  # work waiting for a slot has not started: it is left
         done = await self.admission.drain(grace)
-        for task in list(self._tasks):
+        work = {*self._tasks, *self._work, *self.admission.admitted} - {asyncio.current_task()}
+        for task in work:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if work:
+            _, stuck = await asyncio.wait(work, timeout=cancel_within)
+            for task in stuck:
+                log.warning("still running after cancel, left behind: %r", task)
         await self.replica.stop()
         return done
 

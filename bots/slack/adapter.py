@@ -102,6 +102,8 @@ class SlackAdapter:
             current.track(task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self.bot.service is not None:  # cancelled by the service when shutdown runs late
+            self.bot.service.track(task)
 
     async def _logged(self, work: Coroutine[Any, Any, None], name: str) -> None:
         try:
@@ -120,9 +122,11 @@ class SlackAdapter:
 
     async def aclose(self) -> None:
         """Stop in-flight work (a restart resumes runs from the store)."""
-        for task in list(self._tasks):
+        tasks = set(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if tasks:  # bounded: a task may still wait out a Slack call in its cleanup
+            await asyncio.wait(tasks, timeout=5.0)
 
     def allowed(self, team: str | None, user: str | None) -> bool:
         """The optional allowlists: an empty list allows everyone."""

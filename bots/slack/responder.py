@@ -6,6 +6,7 @@ it grows); a refused stream falls back to edits for the rest of the reply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -136,8 +137,15 @@ class Responder:
         try:
             async for event in events:
                 await self.render(event)
-        finally:
+        except asyncio.CancelledError:
+            # The process is stopping: no more Slack calls (each may wait out a 30 s timeout,
+            # and an error there would turn the cancel into a failure to report). The run
+            # stays live and whoever adopts it answers.
+            raise
+        except BaseException:
             await self.end()
+            raise
+        await self.end()
 
     # --- events --------------------------------------------------------------------------
 

@@ -98,8 +98,11 @@ class Responder:
     async def __aexit__(self, *exc: object) -> None:
         self._stop_typing.set()
         if self._typing is not None:
-            with contextlib.suppress(Exception):
-                await self._typing
+            if exc[0] is not None:  # cancelled or failed: do not wait out a chat action
+                self._typing.cancel()
+            await asyncio.wait({self._typing})
+            if not self._typing.cancelled() and self._typing.exception() is not None:
+                log.debug("typing failed", exc_info=self._typing.exception())  # cosmetic
         if exc[0] is None:
             await self.finish()
 

@@ -1,8 +1,13 @@
 """Runs in the background: one task per run (or per continuation after tool outputs).
 
 An API request returns as soon as its run is stored; the run goes on in a task that holds
-the thread's lock, exactly as a chat channel's run would. A ``stream=true`` request reads the
-same task's events, translated, from a queue; a client that disconnects leaves the run going.
+the thread's lock, exactly as a chat channel's run would -- and, in ``tallybot serve``, the
+thread's lease across replicas (:mod:`core.replica`), so one run at a time per thread holds
+across processes too: a resume at start-up waits for the lease and decides from the run's
+state read under it, so a run another replica is running, or has already resumed, is not
+run a second time. A ``stream=true``
+request reads the same task's events, translated, from a queue; a client that disconnects
+leaves the run going.
 """
 
 from __future__ import annotations
@@ -57,8 +62,8 @@ class Driver:
         opening: Sequence[ApiEvent] = (),
         hook: Hook | None = None,
     ) -> Job:
-        """Drive ``start(engine)`` under the thread's lock in a task; ``hook`` sees every
-        engine event first."""
+        """Drive ``start(engine)`` under the thread's lock (and lease) in a task; ``hook``
+        sees every engine event first."""
         job = Job(asyncio.Queue() if translator is not None else None)
         if job.queue is not None:
             for item in opening:
@@ -66,7 +71,20 @@ class Driver:
         task = asyncio.create_task(self._drive(thread_id, engine, start, translator, job, hook))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self.bot.service is not None:  # stopped with the chat deliveries at shutdown
+            self.bot.service.track(task)
         return job
+
+    @contextlib.asynccontextmanager
+    async def _held(self, thread_id: str) -> AsyncIterator[None]:
+        """The thread's lock, then (when serving) its lease, waiting while a live replica
+        holds it or a dead one's has not lapsed yet."""
+        async with self.bot.thread_lock(thread_id):
+            if self.bot.service is None:
+                yield
+                return
+            async with self.bot.service.replica.holding(f"thread:{thread_id}"):
+                yield
 
     async def _drive(
         self,
@@ -78,7 +96,7 @@ class Driver:
         hook: Hook | None,
     ) -> None:
         try:
-            async with self.bot.thread_lock(thread_id):
+            async with self._held(thread_id):
                 async for event in start(engine):
                     job.started.set()
                     if hook is not None:
@@ -101,7 +119,8 @@ class Driver:
                 job.queue.put_nowait(None)
 
     async def aclose(self) -> None:
-        """Cancel what still runs (the engine records the runs as cancelled)."""
+        """Cancel what still runs (the engine records the runs as cancelled; in ``tallybot
+        serve`` it leaves them live, and the next start-up resumes them)."""
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -205,7 +205,8 @@ class Runs:
         """Resume API runs a crash left ``queued``/``in_progress`` with their own tools.
 
         :meth:`core.app.Tallybot.open` leaves ``api:`` threads to this, because only the
-        run's API row knows its instructions and client functions. Returns how many resumed."""
+        run's API row knows its instructions and client functions. Returns how many drives were
+        started (each re-reads its run under the thread's lease before resuming it)."""
         resumed = 0
         for run in await self.bot.engine.interrupted_runs():
             thread = await self.store.get_thread(run.thread_id)
@@ -216,15 +217,12 @@ class Runs:
             if obj is None:
                 continue
             engine = self.engine_for(obj.data)
-            await engine.prepare_resume(run)
-            if run.status.terminal:
-                continue
-            lang = thread.lang or "en"
-            if engine.model is None:
-                await engine.fail_interrupted(run, lang)
-                continue
             hook = self._keep_files(project, thread.id, run.id)
-            self.driver.start(thread.id, engine, _resume(run, thread, lang), None, (), hook)
+            # Checked and resumed under the thread's lease (when serving): a run a live
+            # replica is running is left to it, and of two replicas starting at once only
+            # the first resumes a crashed run (the second then finds it finished or live).
+            start = _resume(run.id, thread, thread.lang or "en")
+            self.driver.start(thread.id, engine, start, None, (), hook)
             resumed += 1
         return resumed
 
@@ -364,9 +362,21 @@ class Runs:
         raise not_found("run step", step_id)
 
 
-def _resume(run: Run, thread: Thread, lang: str) -> Start:
-    def start(engine: Engine) -> AsyncIterator[Any]:
-        return engine.execute(run, thread, lang)
+def _resume(run_id: str, thread: Thread, lang: str) -> Start:
+    """Resume a run a crash interrupted, deciding from its state read under the lease."""
+
+    async def start(engine: Engine) -> AsyncIterator[Any]:
+        run = await engine.store.get_run(run_id)
+        if run.status.terminal:
+            return  # another process resumed and finished it
+        await engine.prepare_resume(run)
+        if run.status.terminal:
+            return
+        if engine.model is None:
+            await engine.fail_interrupted(run, lang)
+            return
+        async for event in engine.execute(run, thread, lang):
+            yield event
 
     return start
 

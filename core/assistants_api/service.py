@@ -56,5 +56,5 @@ class AssistantsApi:
         return await self.runs.recover()
 
     async def aclose(self) -> None:
-        """Stop the runs still going (they are recorded as cancelled)."""
+        """Stop the runs still going (recorded as cancelled; left live when serving)."""
         await self.runs.driver.aclose()

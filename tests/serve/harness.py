@@ -177,6 +177,11 @@ class Replica:
             try:
                 self.proc.wait(within)
             except subprocess.TimeoutExpired:
+                # Say where it is stuck (bots.serve: SIGUSR2 tasks, SIGUSR1 threads), then kill.
+                for sig in (signal.SIGUSR2, signal.SIGUSR1):
+                    with contextlib.suppress(ProcessLookupError):
+                        self.proc.send_signal(sig)
+                    time.sleep(1.0)
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode

@@ -7,11 +7,12 @@ sent again to the other replica with the same event / update id, as Slack and Te
 Afterwards every message was answered exactly once and in order per thread, no bill revision
 was written twice, and no run is left live.
 
-Not in the default run: on fresh CI machines it failed in 2 of 2 runs, once on an answer
-re-sent after the kill (now counted and bounded below) and once on a replica that took over
-40 s to exit after SIGTERM under this load. Until those are fixed it runs on request:
+Delivery to a chat is at-least-once across the SIGKILL (see the test's last checks). The
+fake Slack, Telegram and model servers run on this test's event loop, so nothing here may
+block it: replicas are stopped from threads (a blocked loop froze the fakes, and a replica
+whose post hung in its shutdown then took over 40 s to exit).
 
-    TALLYBOT_SERVE_ACCEPTANCE=1 pytest -s tests/serve/test_replicas.py
+    pytest -s tests/serve/test_replicas.py     # prints the figures
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ pytestmark = pytest.mark.timeout(240)
 
 
 class Sender:
-    """Sends each delivery to a replica; on failure, to the other one, until one takes it."""
+    """Sends each delivery to a replica; on failure, to the other one, until one takes it,
+    backing off between tries as Slack and Telegram do (a retry storm would only load the
+    replicas: a delivery still being stored is refused until it is)."""
 
     def __init__(self, replicas: list[Replica]) -> None:
         self.replicas = replicas
@@ -63,6 +66,7 @@ class Sender:
     async def send(self, path: str, body: str, headers: dict[str, str]) -> None:
         assert self.session is not None
         first = next(self.turn)
+        delay = 0.1
         for attempt in range(200):
             replica = self.replicas[(first + attempt) % len(self.replicas)]
             try:
@@ -74,7 +78,8 @@ class Sender:
             except (TimeoutError, aiohttp.ClientError):
                 pass
             self.retries += 1
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
         raise AssertionError(f"no replica took {path} {body[:80]}")
 
 
@@ -101,27 +106,34 @@ async def _thread(sender: Sender, tg: FakeBotAPI, n: int, update_ids: Any) -> No
             await sender.send("/telegram/webhook", json.dumps(update), headers)
 
 
-async def _held_by(db_url: str, pid: int) -> tuple[int, int]:
-    """(threads whose lease the killed process held, deliveries it had claimed)."""
+async def _held_by(db_url: str, pid: int) -> tuple[set[str], int]:
+    """(keys of the threads whose lease the killed process held, deliveries it had claimed)."""
     engine = create_async_engine(db_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
-            names = (
-                (
-                    await conn.execute(
-                        sa.text("SELECT name FROM leases WHERE replica LIKE :p"),
-                        {"p": f"%:{pid}:%"},
-                    )
+            rows = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT l.name, t.key FROM leases l LEFT JOIN threads t "
+                        "ON l.name = 'thread:' || t.id WHERE l.replica LIKE :p"
+                    ),
+                    {"p": f"%:{pid}:%"},
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
     finally:
         await engine.dispose()
-    return (
-        sum(1 for n in names if n.startswith("thread:")),
-        sum(1 for n in names if n.startswith("delivery:")),
-    )
+    threads = {key for name, key in rows if name.startswith("thread:") and key}
+    return threads, sum(1 for name, _ in rows if name.startswith("delivery:"))
+
+
+def _place(n: int) -> str:
+    """The part of thread ``n``'s key that names its conversation."""
+    return slack_channel(n) if n < SLACK_THREADS else str(telegram_chat(n))
+
+
+def _held_places(keys: set[str]) -> set[str]:
+    # slack:<team>:<channel>:<thread>, telegram:<chat>:<topic>
+    return {k.split(":")[2] if k.startswith("slack:") else k.split(":")[1] for k in keys}
 
 
 def _acks(texts: list[str]) -> list[str]:
@@ -191,10 +203,6 @@ async def _settled(db_url: str, within: float) -> dict[str, Any]:
         await engine.dispose()
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TALLYBOT_SERVE_ACCEPTANCE"),
-    reason="flaky under CI load (see the module docstring); TALLYBOT_SERVE_ACCEPTANCE=1 runs it",
-)
 async def test_two_replicas_one_killed(tmp_path: Path) -> None:
     slack = FakeSlack()
     await slack.start()
@@ -233,7 +241,10 @@ async def test_two_replicas_one_killed(tmp_path: Path) -> None:
                 await replicas[1].ready()
                 await asyncio.gather(*work)
             result = await _settled(db_url, within=90)
-            codes = [r.terminate() for r in replicas]
+            # From threads, both at once: the fakes must keep answering while they stop.
+            stopping = time.monotonic()
+            codes = list(await asyncio.gather(*(asyncio.to_thread(r.terminate) for r in replicas)))
+            stopped = time.monotonic() - stopping
     finally:
         await slack.stop()
         keep = os.environ.get("SERVE_TEST_KEEP_LOGS")
@@ -257,24 +268,32 @@ async def test_two_replicas_one_killed(tmp_path: Path) -> None:
     assert count == distinct == THREADS and result["bills"] == THREADS
     # What people saw: every message acknowledged, in order, in its thread. Delivery to a chat
     # API is at-least-once across a SIGKILL: an answer the killed replica had posted but not yet
-    # marked delivered is posted again, verbatim and right after itself, by the replica that
-    # takes over (no chat API here has an idempotency key). Such a re-send is counted, and only
-    # threads the killed replica held can have one; nothing else may repeat.
-    resent = 0
+    # marked delivered (the window between the post's response and that database write) is
+    # posted again, verbatim and right after itself, by the replica that takes over (no chat
+    # API here has an idempotency key, and a bot cannot read a Telegram chat back). Such a
+    # re-send is counted; it may only be in a thread the killed replica held, at most once
+    # there (one answer in flight per thread); nothing else may repeat.
+    held_places = _held_places(held[0])
+    resent: dict[str, int] = {}
     for n in range(THREADS):
         if n < SLACK_THREADS:
             texts = [m.text for m in slack.thread(slack_channel(n), None)]
         else:
             texts = tg.texts(telegram_chat(n))
         seen = [t for i, t in enumerate(texts) if i == 0 or t != texts[i - 1]]
-        resent += len(texts) - len(seen)
+        if len(texts) > len(seen):
+            resent[_place(n)] = len(texts) - len(seen)
         assert _acks(seen) == [f"t{n}/m{i}" for i in range(PER_THREAD)], (n, texts)
-    assert resent <= held[0], (resent, held)
+    assert set(resent) <= held_places and max(resent.values(), default=0) <= 1, (
+        resent,
+        sorted(held_places),
+    )
     assert codes == [0, 0], [r.tail() for r in replicas]
     print(
         f"\nacceptance: {THREADS * PER_THREAD} messages, {THREADS} threads, "
         f"{len(result['runs'])} runs, {len(model.requests)} model requests, killed replica b "
-        f"after {killed_at} model requests (holding {held[0]} threads and {held[1]} unstored "
-        f"deliveries), {sender.retries} redeliveries, {resent} answers re-sent after the kill, "
-        f"{count} bill revisions, {elapsed:.1f}s"
+        f"after {killed_at} model requests (holding {len(held[0])} threads and {held[1]} "
+        f"unstored deliveries), {sender.retries} redeliveries, {sum(resent.values())} answers "
+        f"re-sent after the kill, {count} bill revisions, both replicas stopped in "
+        f"{stopped:.1f}s, {elapsed:.1f}s in all"
     )

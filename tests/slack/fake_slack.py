@@ -71,6 +71,8 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.connected = asyncio.Event()
+        # Set: every Web API call is recorded, then left unanswered (Slack stopped answering).
+        self.frozen = False
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -250,6 +252,10 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth else params.get("token")
         self.calls.append(Call(method, params, token))
+        if self.frozen:
+            while self.frozen:
+                await asyncio.sleep(0.05)
+            return web.json_response({"ok": False, "error": "fatal_error"})  # never applied
         queued = self._queued.get(method)
         if queued:
             status, headers, body = queued.pop(0)
