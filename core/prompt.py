@@ -30,6 +30,7 @@ from core.models.base import (
     UserText,
 )
 from core.store import Store
+from core.store.turns import History, TurnContext
 from core.thinking import reasoning_item
 from core.tools.base import PromptContext, ToolRegistry
 from core.vision import image_part, vision_allowed
@@ -90,6 +91,15 @@ def run_items(run: Run, output_limit: int, *, reasoning: bool = False) -> list[I
     return items
 
 
+@dataclass(slots=True)
+class PromptMemo:
+    """What the later turns of one run reuse from its first: the history window. The earlier
+    runs are finished and the run holds its thread, so the window does not change; the thread
+    and its files are read again on every turn (a tool may have moved the current bill)."""
+
+    history: History | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     """Builds one turn's :class:`ModelRequest` for a run from the store."""
@@ -99,39 +109,59 @@ class Prompt:
     tools: ToolRegistry
     assistant: AssistantSpec
 
-    async def request(self, run: Run, thread: Thread, lang: str, model: str) -> ModelRequest:
-        """The whole request for the next turn of ``run`` (fitted to the window, if known)."""
+    async def request(
+        self, run: Run, thread: Thread, lang: str, model: str, *, memo: PromptMemo | None = None
+    ) -> ModelRequest:
+        """The whole request for the next turn of ``run`` (fitted to the window, if known):
+        one read of the store (thread, files and, unless ``memo`` holds it, the history)."""
+        ctx = await self._context(thread, run, memo)
         tools = self.tools.specs()
         see = vision_allowed(self.settings, model)
         if not self.settings.context_tokens:
             return ModelRequest(
                 model=model,
-                instructions=await self.instructions(thread, lang),
-                items=tuple(await self.history(thread, run, images=see)),
+                instructions=await self._instructions(ctx, lang),
+                items=tuple(self._history(ctx, run, images=see)),
                 tools=tools,
                 reasoning_effort=self.settings.reasoning_effort,
             )
         window = Window(self.settings.context_tokens)
         room = window.input - tools_tokens(tools)
-        instructions = await self.instructions(thread, lang)
+        instructions = await self._instructions(ctx, lang)
         if estimate_tokens(instructions) > room // 2:
             # File previews shrink first: the history holds what the person just asked.
-            instructions = await self.instructions(thread, lang, summary_limit=200)
+            instructions = await self._instructions(ctx, lang, summary_limit=200)
         room -= estimate_tokens(instructions)
         return ModelRequest(
             model=model,
             instructions=instructions,
-            items=tuple(await self.history(thread, run, images=see, token_budget=room)),
+            items=tuple(self._history(ctx, run, images=see, token_budget=room)),
             tools=tools,
             reasoning_effort=self.settings.reasoning_effort,
         )
+
+    async def _context(self, thread: Thread, run: Run, memo: PromptMemo | None) -> TurnContext:
+        if memo is not None and memo.history is not None:
+            ctx = await self.store.turn_context(thread.id)
+            ctx.history = memo.history
+            return ctx
+        window = self.settings.history_max_messages
+        ctx = await self.store.turn_context(thread.id, run, window=window)
+        if memo is not None:
+            memo.history = ctx.history
+        return ctx
 
     async def instructions(
         self, thread: Thread, lang: str, *, summary_limit: int = SUMMARY_LIMIT
     ) -> str:
         """The system prompt: assistant file, date, language, files, current bill, tool texts."""
-        fresh = await self.store.get_thread(thread.id)  # current bill may have moved
-        files = await self.store.list_files(thread.id)
+        ctx = await self.store.turn_context(thread.id)  # current bill may have moved
+        return await self._instructions(ctx, lang, summary_limit=summary_limit)
+
+    async def _instructions(
+        self, ctx: TurnContext, lang: str, *, summary_limit: int = SUMMARY_LIMIT
+    ) -> str:
+        fresh, files = ctx.thread, ctx.files
         parts = [self.assistant.instructions, "", f"Today is {date.today().isoformat()}."]
         parts.append(
             "The person writes Chinese: answer in Chinese."
@@ -175,7 +205,20 @@ class Prompt:
     ) -> list[Item]:
         """The thread as model items, oldest exchanges dropped first to fit the budget
         (characters, and ``token_budget`` tokens when the window is known)."""
-        exchanges = await self._exchanges(thread, run, images)
+        window = self.settings.history_max_messages
+        ctx = await self.store.turn_context(thread.id, run, window=window)
+        return self._history(ctx, run, images=images, token_budget=token_budget)
+
+    def _history(
+        self,
+        ctx: TurnContext,
+        run: Run,
+        *,
+        images: bool = False,
+        token_budget: int | None = None,
+    ) -> list[Item]:
+        files = {f.id: f for f in ctx.files} if images else {}
+        exchanges = self._exchanges(ctx.history or History([], []), run, files)
         limit_msgs = self.settings.history_max_messages
         budget = self.settings.history_budget_chars
         kept: list[_Exchange] = []
@@ -196,41 +239,25 @@ class Prompt:
             kept[0] = _Exchange(cut_outputs(kept[0].items, token_budget))
         return [item for exchange in reversed(kept) for item in exchange.items]
 
-    async def _exchanges(self, thread: Thread, run: Run, images: bool = False) -> list[_Exchange]:
-        """Every exchange up to and including ``run``, within the message window."""
-        runs = [r for r in await self.store.list_runs(thread_id=thread.id) if r.upto_seq]
-        # Only the newest runs can fit the budget; older ones are not even loaded.
-        window = self.settings.history_max_messages
-        prev = 0
-        if len(runs) > window:
-            prev = max(r.upto_seq for r in runs[:-window])
-            runs = runs[-window:]
-        messages = await self.store.list_messages(
-            thread.id, upto_seq=run.upto_seq, after_seq=prev, role="user"
-        )
-        earlier = [r for r in runs if r.id != run.id and r.created_at <= run.created_at]
-        await self.store.load_steps(earlier)  # two queries, however long the thread
-        files = {f.id: f for f in await self.store.list_files(thread.id)} if images else {}
+    def _exchanges(self, history: History, run: Run, files: dict[str, FileRef]) -> list[_Exchange]:
+        """Every exchange of the window up to and including ``run`` (held in memory: its
+        steps and calls are the engine's, not read back)."""
+        prev = history.after_seq
         exchanges: list[_Exchange] = []
-        for r in runs:
-            if r.created_at > run.created_at and r.id != run.id:
-                break
-            current = r.id == run.id
+        # A run that answers no message (upto_seq 0) has no exchange of its own.
+        for r in [*history.runs, run] if run.upto_seq else history.runs:
+            current = r is run
             exchange = _Exchange(
                 [
                     _user_text(m, files if current else {})
-                    for m in messages
+                    for m in history.messages
                     if prev < m.seq <= r.upto_seq
                 ]
             )
             prev = max(prev, r.upto_seq)
-            exchange.items.extend(
-                run_items(run if current else r, self.settings.tool_output_limit, reasoning=current)
-            )
+            exchange.items.extend(run_items(r, self.settings.tool_output_limit, reasoning=current))
             if exchange.items:
                 exchanges.append(exchange)
-            if r.id == run.id:
-                break
         return exchanges
 
 

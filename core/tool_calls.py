@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.config import Settings
-from core.domain import Run, RunStatus, StepStatus, StepType, ToolCall, utcnow
+from core.domain import Run, RunStatus, RunStep, StepStatus, StepType, ToolCall, new_id, utcnow
 from core.events import (
     ApprovalRequired,
     Event,
@@ -78,9 +78,11 @@ class ToolCalls:
         ``details``: the turn's reasoning when no text step came first; ``images``: the model
         saw images this turn, so writes wait for approval whatever ``approve_writes`` says.
         """
-        step = await self.store.add_step(run, StepType.TOOL_CALLS)
-        if details:
-            await self.store.set_step_details(step, details)
+        step = RunStep(id=new_id("step"), run_id=run.id, type=StepType.TOOL_CALLS)
+        step.details = details or {}
+        # In memory first (ids must be unique within the run, this step's calls included),
+        # then stored in one transaction with the run's usage so far (issue 12).
+        run.steps.append(step)
         for mcall in calls:
             call = ToolCall(
                 id=self._unique_call_id(run, mcall.call_id),
@@ -94,7 +96,12 @@ class ToolCalls:
                 run, call, self._writes
             ):
                 call.approval = "pending"
-            await self.store.add_tool_call(step, call)
+            step.tool_calls.append(call)
+        try:
+            await self.store.record_calls(run, step, step.tool_calls, usage=run.usage)
+        except BaseException:
+            run.steps.remove(step)
+            raise
 
     def _writes(self, name: str) -> bool:
         tool = self.tools.get(name)
@@ -113,10 +120,12 @@ class ToolCalls:
         )
         if step is None:
             return
-        for call in step.tool_calls:
-            if call.output is not None or call.approval == "pending":
-                continue
-            async for event in self._run_call(state, call):
+        open_calls = [c for c in step.tool_calls if c.output is None and c.approval != "pending"]
+        waits = any(c.approval == "pending" and c.output is None for c in step.tool_calls)
+        for call in open_calls:
+            # The last output completes the step in the same transaction.
+            last = call is open_calls[-1] and not waits
+            async for event in self._run_call(state, call, step if last else None):
                 yield event
         pending = [c for c in step.tool_calls if c.approval == "pending" and c.output is None]
         if pending:
@@ -124,30 +133,35 @@ class ToolCalls:
                 yield event
             yield AwaitingApproval(tuple(c.id for c in pending))
             return
-        await self.store.set_step_status(step, StepStatus.COMPLETED)
+        if step.status != StepStatus.COMPLETED:
+            await self.store.set_step_status(step, StepStatus.COMPLETED)
         yield RunAgain()
 
-    async def _run_call(self, state: RunState, call: ToolCall) -> AsyncIterator[Event]:
-        """Execute one call (or record its denial) and store the output."""
+    async def _run_call(
+        self, state: RunState, call: ToolCall, complete: RunStep | None
+    ) -> AsyncIterator[Event]:
+        """Execute one call (or record its denial) and store the output (``complete``: the
+        step this call is the last open one of, completed with it)."""
         run = state.run
         if call.approval == "denied":
             await self.store.set_tool_output(
                 call,
                 json.dumps({"error": {"code": "denied", "message": t("denied_by_user", "en")}}),
                 is_error=True,
+                complete=complete,
             )
             yield ToolCallFinished(run.id, call.id, call.name, call.output or "", True)
             return
         if (earlier := earlier_call(run, call, self._writes)) is not None:
             # Not executed again: the model gets the earlier result and is told to answer.
             output = repeated_output(earlier)
-            await self.store.set_tool_output(call, output, is_error=False)
+            await self.store.set_tool_output(call, output, is_error=False, complete=complete)
             yield ToolCallFinished(run.id, call.id, call.name, output, False)
             return
         yield ToolCallStarted(run.id, call.id, call.name, call.arguments)
         result = await self._call_tool(call, state)
         output = cut(result.output_text(), self.settings.tool_output_limit * 4)
-        await self.store.set_tool_output(call, output, is_error=result.is_error)
+        await self.store.set_tool_output(call, output, is_error=result.is_error, complete=complete)
         state.bills.extend(b for b in result.bills_changed if b not in state.bills)
         yield ToolCallFinished(run.id, call.id, call.name, output, result.is_error)
         for produced in result.files:
@@ -197,10 +211,10 @@ class ToolCalls:
         return f"{call.name}({call.arguments})"
 
     async def _call_tool(self, call: ToolCall, state: RunState) -> ToolResult:
-        files = await self.store.list_files(state.thread.id)
-        fresh = await self.store.get_thread(state.thread.id)  # current bill may have moved
+        # One read: the current bill may have moved, files may have come.
+        now = await self.store.turn_context(state.thread.id)
         ctx = ToolContext(
-            self.settings, self.store, fresh, state.run.id, call.id, state.lang, files
+            self.settings, self.store, now.thread, state.run.id, call.id, state.lang, now.files
         )
         # /stop and Ctrl-C must not wait for a long tool call: the call is cancelled (the
         # code interpreter interrupts its cell) and the run ends cancelled.

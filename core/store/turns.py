@@ -1,0 +1,344 @@
+"""One turn's writes and reads, each one transaction (issue 12).
+
+The engine writes where crash recovery needs it -- the run started, the calls recorded, each
+tool output, the answer stored -- and reads what a model request is built from in one go: the
+thread, its files and the history window (never every run of the thread). What the engine
+already holds in memory (the run, its steps and calls) is written, not read back.
+
+Status changes go through the same checked pieces as :meth:`RunsRepo.set_run_status` and
+:meth:`RunsRepo.set_step_status` (:func:`core.store.runs.run_change` and friends), so the
+status log of a run is row for row what the one-change-per-transaction methods wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from core.bills.books import place_book
+from core.domain import (
+    FileRef,
+    Message,
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Thread,
+    ToolCall,
+    new_id,
+)
+from core.errors import IllegalTransition, NotFound
+from core.store.base import Database
+from core.store.files import FilesRepo
+from core.store.runs import (
+    RunsRepo,
+    insert_step,
+    run_applied,
+    run_change,
+    step_applied,
+    step_change,
+    write_run_status,
+    write_step_status,
+)
+from core.store.tables import files, messages, runs, status_log, threads, tool_calls
+from core.store.threads import ThreadsRepo
+
+# Statuses of a run that is not finished (core.engine.ACTIVE).
+_ACTIVE = [
+    s.value
+    for s in (
+        RunStatus.QUEUED,
+        RunStatus.IN_PROGRESS,
+        RunStatus.REQUIRES_ACTION,
+        RunStatus.CANCELLING,
+    )
+]
+
+
+@dataclass(slots=True)
+class History:
+    """The history window of a run: the earlier runs that can fit (oldest first, with their
+    steps) and the user messages after ``after_seq`` up to the run's own."""
+
+    runs: list[Run]
+    messages: list[Message]
+    after_seq: int = 0
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """What one model request or tool call is built from, read in one transaction."""
+
+    thread: Thread
+    files: list[FileRef] = field(default_factory=list)
+    history: History | None = None
+
+
+class TurnsRepo:
+    """The hot path of a turn: few transactions, no re-reads of what the engine holds."""
+
+    db: Database
+
+    async def create_thread(
+        self,
+        key: str,
+        *,
+        lang: str | None = None,
+        book: Callable[[str], str] | str | None = None,
+    ) -> Thread:
+        """A new thread for ``key`` (the caller found none); the one another process created
+        at the same moment if it won the race (the key is unique)."""
+        thread_id = new_id("thread")
+        if callable(book):
+            book = book(thread_id)
+        thread = Thread(id=thread_id, key=key, lang=lang, book=book or place_book(key))
+        insert = threads.insert().values(
+            id=thread.id,
+            key=key,
+            lang=lang,
+            title=None,
+            book=thread.book,
+            metadata={},
+            created_at=thread.created_at,
+            updated_at=thread.created_at,
+        )
+        try:
+            await self.db.write(lambda conn: conn.execute(insert))
+        except IntegrityError:
+            row = await self.db.read(
+                lambda conn: conn.execute(sa.select(threads).where(threads.c.key == key)).first()
+            )
+            if row is None:
+                raise
+            return ThreadsRepo._thread(row)
+        return thread
+
+    async def start_run(
+        self, run: Run, *, expires_at: datetime | None, stop_at_waiting: bool = False
+    ) -> tuple[Run | None, Run | None]:
+        """Create ``run`` answering the thread's unanswered user messages and, with
+        ``expires_at``, move it ``queued -> in_progress``: one transaction.
+
+        Returns ``(waiting, run)``: with ``stop_at_waiting``, a run of the thread that waits for
+        approval is returned as ``waiting`` and nothing is written; ``run`` is None when every
+        user message is answered already. ``run.upto_seq`` is set here."""
+        started: dict[str, Any] = {"expires_at": expires_at}
+
+        def work(conn: sa.Connection) -> tuple[Run | None, Run | None]:
+            if stop_at_waiting:
+                row = conn.execute(
+                    sa.select(runs)
+                    .where(runs.c.thread_id == run.thread_id, runs.c.status.in_(_ACTIVE))
+                    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+                    .limit(1)
+                ).first()
+                if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
+                    return RunsRepo._run(row), None
+            answered = conn.execute(
+                sa.select(sa.func.max(runs.c.upto_seq)).where(runs.c.thread_id == run.thread_id)
+            ).scalar()
+            upto = conn.execute(
+                sa.select(sa.func.max(messages.c.seq)).where(
+                    messages.c.thread_id == run.thread_id,
+                    messages.c.role == "user",
+                    messages.c.seq > (answered or 0),
+                )
+            ).scalar()
+            if upto is None:
+                return None, None
+            run.upto_seq = upto
+            _insert_run(conn, run)
+            if expires_at is not None:
+                now = run_change(run, RunStatus.IN_PROGRESS, started)
+                write_run_status(conn, run, RunStatus.IN_PROGRESS, started, now)
+            return None, run
+
+        waiting, created = await self.db.write(work)
+        if created is not None and expires_at is not None:
+            run_applied(created, RunStatus.IN_PROGRESS, started)
+        return waiting, created
+
+    async def turn_context(
+        self, thread_id: str, run: Run | None = None, *, window: int = 0
+    ) -> TurnContext:
+        """The thread (its current bill may have moved) and its files; with ``run``, also the
+        history window before it: at most ``window`` earlier runs and their user messages."""
+
+        def work(conn: sa.Connection) -> TurnContext:
+            row = conn.execute(sa.select(threads).where(threads.c.id == thread_id)).first()
+            if row is None:
+                raise NotFound(f"no thread {thread_id}")
+            file_rows = conn.execute(
+                sa.select(files).where(files.c.thread_id == thread_id).order_by(files.c.created_at)
+            ).all()
+            ctx = TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
+            if run is not None:
+                ctx.history = _history(conn, run, window)
+            return ctx
+
+        return await self.db.read(work)
+
+    async def record_calls(
+        self, run: Run, step: RunStep, calls: list[ToolCall], *, usage: dict[str, int]
+    ) -> None:
+        """A new ``tool_calls`` step (in memory already, details included) with its calls and
+        the run's usage so far, before any call runs: one transaction."""
+
+        def work(conn: sa.Connection) -> None:
+            insert_step(conn, step)
+            if calls:
+                seq = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(tool_calls)
+                    .where(tool_calls.c.run_id == run.id)
+                ).scalar_one()
+                conn.execute(
+                    tool_calls.insert(),
+                    [
+                        {
+                            "run_id": c.run_id,
+                            "id": c.id,
+                            "step_id": step.id,
+                            "seq": seq + i,
+                            "name": c.name,
+                            "arguments": c.arguments,
+                            "approval": c.approval,
+                            "is_error": False,
+                            "created_at": c.created_at,
+                        }
+                        for i, c in enumerate(calls)
+                    ],
+                )
+            conn.execute(runs.update().where(runs.c.id == run.id).values(usage=usage))
+
+        await self.db.write(work)
+        run.usage = usage
+
+    async def finish_message(
+        self,
+        run: Run,
+        step: RunStep,
+        text: str,
+        *,
+        message_id: str | None,
+        usage: dict[str, int],
+        complete: dict[str, Any] | None = None,
+    ) -> None:
+        """A ``message_creation`` step done: its text and details, ``completed``; the assistant
+        message (``message_id``, None for an empty answer); the run's usage; and with
+        ``complete`` (the values for the run's row) the run ``in_progress -> completed``. One
+        transaction. If someone else moved the run first, the step and message are kept and
+        :class:`~core.errors.IllegalTransition` is raised, as a separate status change would."""
+        step_now, step_values = step_change(step, StepStatus.COMPLETED, text)
+        if step.details:
+            step_values["details"] = step.details
+        run_values = dict(complete or {})
+        run_now = run_change(run, RunStatus.COMPLETED, run_values) if complete is not None else None
+        message = Message(
+            id=message_id or "", thread_id=run.thread_id, role="assistant", text=text, run_id=run.id
+        )
+
+        def work(conn: sa.Connection) -> Exception | None:
+            write_step_status(conn, step, StepStatus.COMPLETED, step_values, step_now)
+            if message_id is not None:
+                message.seq = _insert_message(conn, message)
+            conn.execute(runs.update().where(runs.c.id == run.id).values(usage=usage))
+            if run_now is None:
+                return None
+            try:
+                # Its UPDATE matched nothing when it raises: nothing to undo.
+                write_run_status(conn, run, RunStatus.COMPLETED, run_values, run_now)
+            except IllegalTransition as exc:
+                return exc
+            return None
+
+        raced = await self.db.write(work)
+        step_applied(step, StepStatus.COMPLETED, step_now, text)
+        run.usage = usage
+        if raced is not None:
+            raise raced
+        if run_now is not None:
+            run_applied(run, RunStatus.COMPLETED, run_values)
+
+
+def _insert_run(conn: sa.Connection, run: Run) -> None:
+    conn.execute(
+        runs.insert().values(
+            id=run.id,
+            thread_id=run.thread_id,
+            model=run.model,
+            status=run.status.value,
+            upto_seq=run.upto_seq,
+            created_at=run.created_at,
+            expires_at=run.expires_at,
+            usage=run.usage,
+        )
+    )
+    conn.execute(
+        status_log.insert().values(run_id=run.id, status=run.status.value, at=run.created_at)
+    )
+
+
+def _insert_message(conn: sa.Connection, msg: Message) -> int:
+    result = conn.execute(
+        messages.insert().values(
+            id=msg.id,
+            thread_id=msg.thread_id,
+            role=msg.role,
+            text=msg.text,
+            run_id=msg.run_id,
+            file_ids=msg.file_ids,
+            created_at=msg.created_at,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _history(conn: sa.Connection, run: Run, window: int) -> History:
+    """The newest runs before ``run`` (answering messages) that make ``window`` runs with it,
+    their steps, and the user messages after the runs before them up to ``run``'s: bounded,
+    however long the thread."""
+    if run.upto_seq:
+        window -= 1  # the run itself takes a place in the window
+    earlier = sa.and_(
+        runs.c.thread_id == run.thread_id,
+        runs.c.upto_seq > 0,
+        runs.c.id != run.id,
+        runs.c.created_at <= run.created_at,
+    )
+    rows = conn.execute(
+        sa.select(runs)
+        .where(earlier)
+        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        .limit(window + 1)
+    ).all()
+    found = [RunsRepo._run(r) for r in reversed(rows)]
+    after = 0
+    if len(found) > window:
+        # Only the newest runs can fit the budget; older ones are not even loaded. A run
+        # answers up to the thread's newest user message, so upto_seq grows with creation
+        # order: the run just outside the window answered every message before the window.
+        after = found[0].upto_seq
+        found = found[1:]
+    if found:
+        by_run = RunsRepo._steps_of(conn, [r.id for r in found])
+        for r in found:
+            r.steps = by_run.get(r.id, [])
+    rows = conn.execute(
+        sa.select(messages)
+        .where(
+            messages.c.thread_id == run.thread_id,
+            messages.c.role == "user",
+            messages.c.seq > after,
+            messages.c.seq <= run.upto_seq,
+        )
+        .order_by(messages.c.seq)
+    ).all()
+    return History(found, [ThreadsRepo._message(m) for m in rows], after)
