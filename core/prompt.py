@@ -98,6 +98,16 @@ class PromptMemo:
     and its files are read again on every turn (a tool may have moved the current bill)."""
 
     history: History | None = None
+    earlier: _Earlier | None = None  # the history's exchanges before the run, once built
+
+
+@dataclass(slots=True)
+class _Earlier:
+    """The exchanges of a history window before its run, and what is left for the run."""
+
+    exchanges: list[_Exchange]
+    after_seq: int  # the messages up to here are answered by earlier runs
+    messages: list[Message]  # the window's messages after ``after_seq``
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +131,7 @@ class Prompt:
             return ModelRequest(
                 model=model,
                 instructions=await self._instructions(ctx, lang),
-                items=tuple(self._history(ctx, run, images=see)),
+                items=tuple(self._history(ctx, run, images=see, memo=memo)),
                 tools=tools,
                 reasoning_effort=self.settings.reasoning_effort,
             )
@@ -135,7 +145,7 @@ class Prompt:
         return ModelRequest(
             model=model,
             instructions=instructions,
-            items=tuple(self._history(ctx, run, images=see, token_budget=room)),
+            items=tuple(self._history(ctx, run, images=see, token_budget=room, memo=memo)),
             tools=tools,
             reasoning_effort=self.settings.reasoning_effort,
         )
@@ -216,9 +226,10 @@ class Prompt:
         *,
         images: bool = False,
         token_budget: int | None = None,
+        memo: PromptMemo | None = None,
     ) -> list[Item]:
         files = {f.id: f for f in ctx.files} if images else {}
-        exchanges = self._exchanges(ctx.history or History([], []), run, files)
+        exchanges = self._exchanges(ctx.history or History([], []), run, files, memo)
         limit_msgs = self.settings.history_max_messages
         budget = self.settings.history_budget_chars
         kept: list[_Exchange] = []
@@ -227,7 +238,8 @@ class Prompt:
         count = 0
         for exchange in reversed(exchanges):
             n = exchange.messages()
-            size = sum(item_tokens(i) for i in exchange.items)
+            # Token estimates only when the window is known: they touch every character.
+            size = sum(item_tokens(i) for i in exchange.items) if token_budget is not None else 0
             over = token_budget is not None and tokens + size > token_budget
             if kept and (used + exchange.size() > budget or count + n > limit_msgs or over):
                 break
@@ -239,26 +251,51 @@ class Prompt:
             kept[0] = _Exchange(cut_outputs(kept[0].items, token_budget))
         return [item for exchange in reversed(kept) for item in exchange.items]
 
-    def _exchanges(self, history: History, run: Run, files: dict[str, FileRef]) -> list[_Exchange]:
+    def _exchanges(
+        self,
+        history: History,
+        run: Run,
+        files: dict[str, FileRef],
+        memo: PromptMemo | None = None,
+    ) -> list[_Exchange]:
         """Every exchange of the window up to and including ``run`` (held in memory: its
-        steps and calls are the engine's, not read back)."""
+        steps and calls are the engine's, not read back). The earlier ones are built once per
+        run (``memo``): they do not change while it runs."""
+        earlier = memo.earlier if memo is not None else None
+        if earlier is None:
+            earlier = self._earlier(history)
+            if memo is not None:
+                memo.earlier = earlier
+        if not run.upto_seq:
+            return earlier.exchanges  # a run that answers no message has no exchange
+        current = _Exchange(
+            [
+                _user_text(m, files)
+                for m in earlier.messages
+                if earlier.after_seq < m.seq <= run.upto_seq
+            ]
+        )
+        current.items.extend(run_items(run, self.settings.tool_output_limit, reasoning=True))
+        return [*earlier.exchanges, current] if current.items else earlier.exchanges
+
+    def _earlier(self, history: History) -> _Earlier:
         prev = history.after_seq
+        messages = history.messages
         exchanges: list[_Exchange] = []
-        # A run that answers no message (upto_seq 0) has no exchange of its own.
-        for r in [*history.runs, run] if run.upto_seq else history.runs:
-            current = r is run
-            exchange = _Exchange(
-                [
-                    _user_text(m, files if current else {})
-                    for m in history.messages
-                    if prev < m.seq <= r.upto_seq
-                ]
-            )
+        i = 0
+        for r in history.runs:
+            # Both ascend: the messages of r are the next ones up to its upto_seq.
+            while i < len(messages) and messages[i].seq <= prev:
+                i += 1
+            start = i
+            while i < len(messages) and messages[i].seq <= r.upto_seq:
+                i += 1
+            exchange = _Exchange([_user_text(m, {}) for m in messages[start:i]])
             prev = max(prev, r.upto_seq)
-            exchange.items.extend(run_items(r, self.settings.tool_output_limit, reasoning=current))
+            exchange.items.extend(run_items(r, self.settings.tool_output_limit))
             if exchange.items:
                 exchanges.append(exchange)
-        return exchanges
+        return _Earlier(exchanges, prev, messages[i:])
 
 
 def _user_text(message: Message, files: dict[str, FileRef]) -> UserText:

@@ -43,6 +43,19 @@ _STEP_STAMP = {
 }
 
 
+# Prepared once: the steps and calls of runs (history building, get_run).
+_STEPS_OF = (
+    sa.select(run_steps)
+    .where(run_steps.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
+    .order_by(run_steps.c.run_id, run_steps.c.seq)
+)
+_CALLS_OF = (
+    sa.select(tool_calls)
+    .where(tool_calls.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
+    .order_by(tool_calls.c.run_id, tool_calls.c.seq)
+)
+
+
 class RunsRepo:
     """Runs (with their status machine), run steps, tool calls and each run's status history."""
 
@@ -114,16 +127,8 @@ class RunsRepo:
 
     @staticmethod
     def _steps_of(conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
-        step_rows = conn.execute(
-            sa.select(run_steps)
-            .where(run_steps.c.run_id.in_(run_ids))
-            .order_by(run_steps.c.run_id, run_steps.c.seq)
-        ).all()
-        call_rows = conn.execute(
-            sa.select(tool_calls)
-            .where(tool_calls.c.run_id.in_(run_ids))
-            .order_by(tool_calls.c.run_id, tool_calls.c.seq)
-        ).all()
+        step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
+        call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
         steps = {
             r.id: RunStep(
                 id=r.id,
@@ -185,9 +190,7 @@ class RunsRepo:
 
     async def update_run(self, run: Run, **values: Any) -> None:
         """Non-status fields: usage, required_action, last_error, expires_at, upto_seq."""
-        await self.db.write(
-            lambda conn: conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
-        )
+        await self.db.write(lambda conn: conn.execute(RUN_SET, {"w_id": run.id, **values}))
         for key, value in values.items():
             setattr(run, key, value)
 
@@ -224,11 +227,7 @@ class RunsRepo:
         step_applied(step, new, now, text)
 
     async def set_step_text(self, step: RunStep, text: str) -> None:
-        await self.db.write(
-            lambda conn: conn.execute(
-                run_steps.update().where(run_steps.c.id == step.id).values(text=text)
-            )
-        )
+        await self.db.write(lambda conn: conn.execute(_STEP_SET, {"w_id": step.id, "text": text}))
         step.text = text
 
     async def set_step_details(self, step: RunStep, details: dict[str, Any]) -> None:
@@ -275,9 +274,14 @@ class RunsRepo:
 
         def work(conn: sa.Connection) -> None:
             conn.execute(
-                tool_calls.update()
-                .where(tool_calls.c.run_id == call.run_id, tool_calls.c.id == call.id)
-                .values(output=output, is_error=is_error, completed_at=now)
+                _CALL_SET,
+                {
+                    "w_run": call.run_id,
+                    "w_id": call.id,
+                    "output": output,
+                    "is_error": is_error,
+                    "completed_at": now,
+                },
             )
             if complete is not None and done is not None:
                 write_step_status(conn, complete, StepStatus.COMPLETED, done[1], done[0])
@@ -299,6 +303,26 @@ class RunsRepo:
 
 
 # --- one status change, as sync pieces a combined transaction puts together (issue 12) -----
+#
+# The hot path's statements are built once (prepared): executing a statement object SQLAlchemy
+# has seen skips building it and its cache key; only the parameters change.
+
+_LOG = status_log.insert()
+_RUN_MOVE = runs.update().where(
+    runs.c.id == sa.bindparam("w_id"), runs.c.status == sa.bindparam("w_from")
+)
+RUN_SET = runs.update().where(runs.c.id == sa.bindparam("w_id"))
+_STEP_SET = run_steps.update().where(run_steps.c.id == sa.bindparam("w_id"))
+_CALL_SET = tool_calls.update().where(
+    tool_calls.c.run_id == sa.bindparam("w_run"), tool_calls.c.id == sa.bindparam("w_id")
+)
+_STEP_INSERT = run_steps.insert().values(
+    seq=sa.select(sa.func.count())
+    .select_from(run_steps)
+    .where(run_steps.c.run_id == sa.bindparam("w_run"))
+    .scalar_subquery()
+)
+_RUN_STATUS = sa.select(runs.c.status).where(runs.c.id == sa.bindparam("w_id"))
 
 
 def run_change(run: Run, new: RunStatus, values: dict[str, Any]) -> datetime:
@@ -315,18 +339,14 @@ def write_run_status(
     conn: sa.Connection, run: Run, new: RunStatus, values: dict[str, Any], now: datetime
 ) -> None:
     """The update (only from the status ``run`` is in) and its status-log row."""
-    result = conn.execute(
-        runs.update()
-        .where(runs.c.id == run.id, runs.c.status == run.status.value)
-        .values(status=new.value, **values)
-    )
-    if result.rowcount != 1:
+    params = {"w_id": run.id, "w_from": run.status.value, **values, "status": new.value}
+    if conn.execute(_RUN_MOVE, params).rowcount != 1:
         # Someone else moved it first (cancel racing completion): reload and re-check.
-        current = conn.execute(sa.select(runs.c.status).where(runs.c.id == run.id)).scalar_one()
+        current = conn.execute(_RUN_STATUS, {"w_id": run.id}).scalar_one()
         raise IllegalTransition(
             f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
         )
-    conn.execute(status_log.insert().values(run_id=run.id, status=new.value, at=now))
+    conn.execute(_LOG, {"run_id": run.id, "status": new.value, "at": now})
 
 
 def run_applied(run: Run, new: RunStatus, values: dict[str, Any]) -> Run:
@@ -355,10 +375,8 @@ def step_change(
 def write_step_status(
     conn: sa.Connection, step: RunStep, new: StepStatus, values: dict[str, Any], now: datetime
 ) -> None:
-    conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(**values))
-    conn.execute(
-        status_log.insert().values(run_id=step.run_id, step_id=step.id, status=new.value, at=now)
-    )
+    conn.execute(_STEP_SET, {"w_id": step.id, **values})
+    conn.execute(_LOG, {"run_id": step.run_id, "step_id": step.id, "status": new.value, "at": now})
 
 
 def step_applied(step: RunStep, new: StepStatus, now: datetime, text: str | None) -> None:
@@ -371,26 +389,24 @@ def step_applied(step: RunStep, new: StepStatus, now: datetime, text: str | None
 
 def insert_step(conn: sa.Connection, step: RunStep) -> None:
     """A new step (numbered after its run's others in the same statement) and its log row."""
-    seq = (
-        sa.select(sa.func.count())
-        .select_from(run_steps)
-        .where(run_steps.c.run_id == step.run_id)
-        .scalar_subquery()
-    )
+    row: dict[str, Any] = {
+        "w_run": step.run_id,
+        "id": step.id,
+        "run_id": step.run_id,
+        "type": step.type.value,
+        "status": step.status.value,
+        "text": step.text,
+        "created_at": step.created_at,
+    }
+    if step.details:
+        row["details"] = step.details
+    conn.execute(_STEP_INSERT, row)
     conn.execute(
-        run_steps.insert().values(
-            id=step.id,
-            run_id=step.run_id,
-            seq=seq,
-            type=step.type.value,
-            status=step.status.value,
-            text=step.text,
-            details=step.details or None,
-            created_at=step.created_at,
-        )
-    )
-    conn.execute(
-        status_log.insert().values(
-            run_id=step.run_id, step_id=step.id, status=step.status.value, at=step.created_at
-        )
+        _LOG,
+        {
+            "run_id": step.run_id,
+            "step_id": step.id,
+            "status": step.status.value,
+            "at": step.created_at,
+        },
     )

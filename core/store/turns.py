@@ -12,6 +12,7 @@ status log of a run is row for row what the one-change-per-transaction methods w
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,7 @@ from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
 from core.store.files import FilesRepo
 from core.store.runs import (
+    RUN_SET,
     RunsRepo,
     insert_step,
     run_applied,
@@ -79,10 +81,76 @@ class TurnContext:
     history: History | None = None
 
 
+# Prepared once (see core.store.runs): the hot path's statements with bound parameters.
+_THREAD = sa.select(threads).where(threads.c.id == sa.bindparam("w_thread"))
+_FILES = (
+    sa.select(files)
+    .where(files.c.thread_id == sa.bindparam("w_thread"))
+    .order_by(files.c.created_at)
+)
+_LAST_ACTIVE = (
+    sa.select(runs)
+    .where(runs.c.thread_id == sa.bindparam("w_thread"), runs.c.status.in_(_ACTIVE))
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(1)
+)
+_ANSWERED = sa.select(sa.func.max(runs.c.upto_seq)).where(
+    runs.c.thread_id == sa.bindparam("w_thread")
+)
+_UNANSWERED = sa.select(sa.func.max(messages.c.seq)).where(
+    messages.c.thread_id == sa.bindparam("w_thread"),
+    messages.c.role == "user",
+    messages.c.seq > sa.bindparam("w_after"),
+)
+_CALL_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(tool_calls)
+    .where(tool_calls.c.run_id == sa.bindparam("w_run"))
+)
+_EARLIER_RUNS = (
+    sa.select(runs.c.id, runs.c.model, runs.c.status, runs.c.upto_seq, runs.c.created_at)
+    .where(
+        runs.c.thread_id == sa.bindparam("w_thread"),
+        runs.c.upto_seq > 0,
+        runs.c.id != sa.bindparam("w_run"),
+        runs.c.created_at <= sa.bindparam("w_created", type_=runs.c.created_at.type),
+    )
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(sa.bindparam("w_limit", type_=sa.Integer))
+)
+_USER_MESSAGES = (
+    sa.select(messages)
+    .where(
+        messages.c.thread_id == sa.bindparam("w_thread"),
+        messages.c.role == "user",
+        messages.c.seq > sa.bindparam("w_after"),
+        messages.c.seq <= sa.bindparam("w_upto"),
+    )
+    .order_by(messages.c.seq)
+)
+_INSERT_RUN = runs.insert()
+_INSERT_MESSAGE = messages.insert()
+_INSERT_CALL = tool_calls.insert()
+_LOG = status_log.insert()
+
+
+StepsCache = OrderedDict[str, list[RunStep]]
+STEPS_CACHED = 4096  # finished runs whose steps the history keeps in memory (LRU)
+
+
 class TurnsRepo:
     """The hot path of a turn: few transactions, no re-reads of what the engine holds."""
 
     db: Database
+    _history_steps: StepsCache | None = None
+
+    def _steps_cache(self) -> StepsCache:
+        # Steps of finished runs for the history window: the window's run list is read every
+        # turn, the steps of the runs in it only once. Used only inside transactions: on the
+        # SQLite worker thread, or on the event loop's thread for PostgreSQL.
+        if self._history_steps is None:
+            self._history_steps = OrderedDict()
+        return self._history_steps
 
     async def create_thread(
         self,
@@ -130,25 +198,13 @@ class TurnsRepo:
         started: dict[str, Any] = {"expires_at": expires_at}
 
         def work(conn: sa.Connection) -> tuple[Run | None, Run | None]:
+            thread = {"w_thread": run.thread_id}
             if stop_at_waiting:
-                row = conn.execute(
-                    sa.select(runs)
-                    .where(runs.c.thread_id == run.thread_id, runs.c.status.in_(_ACTIVE))
-                    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-                    .limit(1)
-                ).first()
+                row = conn.execute(_LAST_ACTIVE, thread).first()
                 if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
                     return RunsRepo._run(row), None
-            answered = conn.execute(
-                sa.select(sa.func.max(runs.c.upto_seq)).where(runs.c.thread_id == run.thread_id)
-            ).scalar()
-            upto = conn.execute(
-                sa.select(sa.func.max(messages.c.seq)).where(
-                    messages.c.thread_id == run.thread_id,
-                    messages.c.role == "user",
-                    messages.c.seq > (answered or 0),
-                )
-            ).scalar()
+            answered = conn.execute(_ANSWERED, thread).scalar()
+            upto = conn.execute(_UNANSWERED, {**thread, "w_after": answered or 0}).scalar()
             if upto is None:
                 return None, None
             run.upto_seq = upto
@@ -170,15 +226,13 @@ class TurnsRepo:
         history window before it: at most ``window`` earlier runs and their user messages."""
 
         def work(conn: sa.Connection) -> TurnContext:
-            row = conn.execute(sa.select(threads).where(threads.c.id == thread_id)).first()
+            row = conn.execute(_THREAD, {"w_thread": thread_id}).first()
             if row is None:
                 raise NotFound(f"no thread {thread_id}")
-            file_rows = conn.execute(
-                sa.select(files).where(files.c.thread_id == thread_id).order_by(files.c.created_at)
-            ).all()
+            file_rows = conn.execute(_FILES, {"w_thread": thread_id}).all()
             ctx = TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
             if run is not None:
-                ctx.history = _history(conn, run, window)
+                ctx.history = _history(conn, run, window, self._steps_cache())
             return ctx
 
         return await self.db.read(work)
@@ -192,13 +246,9 @@ class TurnsRepo:
         def work(conn: sa.Connection) -> None:
             insert_step(conn, step)
             if calls:
-                seq = conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(tool_calls)
-                    .where(tool_calls.c.run_id == run.id)
-                ).scalar_one()
+                seq = conn.execute(_CALL_COUNT, {"w_run": run.id}).scalar_one()
                 conn.execute(
-                    tool_calls.insert(),
+                    _INSERT_CALL,
                     [
                         {
                             "run_id": c.run_id,
@@ -214,7 +264,7 @@ class TurnsRepo:
                         for i, c in enumerate(calls)
                     ],
                 )
-            conn.execute(runs.update().where(runs.c.id == run.id).values(usage=usage))
+            conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
 
         await self.db.write(work)
         run.usage = usage
@@ -237,7 +287,7 @@ class TurnsRepo:
         step_now, step_values = step_change(step, StepStatus.COMPLETED, text)
         if step.details:
             step_values["details"] = step.details
-        run_values = dict(complete or {})
+        run_values = {**(complete or {}), "usage": usage}
         run_now = run_change(run, RunStatus.COMPLETED, run_values) if complete is not None else None
         message = Message(
             id=message_id or "", thread_id=run.thread_id, role="assistant", text=text, run_id=run.id
@@ -247,13 +297,14 @@ class TurnsRepo:
             write_step_status(conn, step, StepStatus.COMPLETED, step_values, step_now)
             if message_id is not None:
                 message.seq = _insert_message(conn, message)
-            conn.execute(runs.update().where(runs.c.id == run.id).values(usage=usage))
             if run_now is None:
+                conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
                 return None
             try:
                 # Its UPDATE matched nothing when it raises: nothing to undo.
                 write_run_status(conn, run, RunStatus.COMPLETED, run_values, run_now)
             except IllegalTransition as exc:
+                conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
                 return exc
             return None
 
@@ -301,25 +352,32 @@ def _insert_message(conn: sa.Connection, msg: Message) -> int:
     return int(key[0])
 
 
-def _history(conn: sa.Connection, run: Run, window: int) -> History:
+def _history(conn: sa.Connection, run: Run, window: int, cache: StepsCache) -> History:
     """The newest runs before ``run`` (answering messages) that make ``window`` runs with it,
     their steps, and the user messages after the runs before them up to ``run``'s: bounded,
-    however long the thread."""
+    however long the thread. Steps of finished runs come from ``cache`` when it has them."""
     if run.upto_seq:
         window -= 1  # the run itself takes a place in the window
-    earlier = sa.and_(
-        runs.c.thread_id == run.thread_id,
-        runs.c.upto_seq > 0,
-        runs.c.id != run.id,
-        runs.c.created_at <= run.created_at,
-    )
     rows = conn.execute(
-        sa.select(runs)
-        .where(earlier)
-        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-        .limit(window + 1)
+        _EARLIER_RUNS,
+        {
+            "w_thread": run.thread_id,
+            "w_run": run.id,
+            "w_created": run.created_at,
+            "w_limit": window + 1,
+        },
     ).all()
-    found = [RunsRepo._run(r) for r in reversed(rows)]
+    found = [
+        Run(
+            id=r.id,
+            thread_id=run.thread_id,
+            model=r.model,
+            status=RunStatus(r.status),
+            upto_seq=r.upto_seq,
+            created_at=r.created_at,
+        )
+        for r in reversed(rows)
+    ]
     after = 0
     if len(found) > window:
         # Only the newest runs can fit the budget; older ones are not even loaded. A run
@@ -327,18 +385,20 @@ def _history(conn: sa.Connection, run: Run, window: int) -> History:
         # order: the run just outside the window answered every message before the window.
         after = found[0].upto_seq
         found = found[1:]
-    if found:
-        by_run = RunsRepo._steps_of(conn, [r.id for r in found])
-        for r in found:
-            r.steps = by_run.get(r.id, [])
+    missing = [r.id for r in found if r.id not in cache]
+    by_run = RunsRepo._steps_of(conn, missing) if missing else {}
+    for r in found:
+        if r.id in cache:
+            cache.move_to_end(r.id)
+            r.steps = cache[r.id]
+            continue
+        r.steps = by_run.get(r.id, [])
+        if r.status.terminal:  # a finished run's steps never change again
+            cache[r.id] = r.steps
+            if len(cache) > STEPS_CACHED:
+                cache.popitem(last=False)
     rows = conn.execute(
-        sa.select(messages)
-        .where(
-            messages.c.thread_id == run.thread_id,
-            messages.c.role == "user",
-            messages.c.seq > after,
-            messages.c.seq <= run.upto_seq,
-        )
-        .order_by(messages.c.seq)
+        _USER_MESSAGES,
+        {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
     ).all()
     return History(found, [ThreadsRepo._message(m) for m in rows], after)
