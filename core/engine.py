@@ -269,7 +269,7 @@ class Engine:
         if not calls:
             yield Completed()
             return
-        await self.calls.record(
+        state.memo.fresh = await self.calls.record(
             run, calls, details=thought.details(), images=request_has_images(request)
         )
         async for item in self.calls.finish_open(state):

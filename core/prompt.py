@@ -99,6 +99,9 @@ class PromptMemo:
 
     history: History | None = None
     earlier: _Earlier | None = None  # the history's exchanges before the run, once built
+    # The thread and its files as the run's last write read them (with a tool's output):
+    # the next request or call uses them instead of reading again; consumed once.
+    fresh: TurnContext | None = None
 
 
 @dataclass(slots=True)
@@ -152,7 +155,8 @@ class Prompt:
 
     async def _context(self, thread: Thread, run: Run, memo: PromptMemo | None) -> TurnContext:
         if memo is not None and memo.history is not None:
-            ctx = await self.store.turn_context(thread.id)
+            ctx = memo.fresh or await self.store.turn_context(thread.id)
+            memo.fresh = None
             ctx.history = memo.history
             return ctx
         window = self.settings.history_max_messages

@@ -30,6 +30,7 @@ from core.models.base import ModelToolCall
 from core.prompt import cut
 from core.repeat_guard import earlier_call, repeated_output
 from core.store import Store
+from core.store.turns import TurnContext
 from core.tools.base import ToolContext, ToolRegistry, ToolResult
 from core.turn import AwaitingApproval, NextStep, RunAgain, RunCancelled, RunState
 
@@ -72,8 +73,9 @@ class ToolCalls:
         *,
         details: dict[str, Any] | None = None,
         images: bool = False,
-    ) -> None:
-        """A ``tool_calls`` step with every call the model asked for, before any of them runs.
+    ) -> TurnContext:
+        """A ``tool_calls`` step with every call the model asked for, before any of them runs;
+        returns the thread and its files, read in the same transaction, for the first call.
 
         ``details``: the turn's reasoning when no text step came first; ``images``: the model
         saw images this turn, so writes wait for approval whatever ``approve_writes`` says.
@@ -98,7 +100,7 @@ class ToolCalls:
                 call.approval = "pending"
             step.tool_calls.append(call)
         try:
-            await self.store.record_calls(run, step, step.tool_calls, usage=run.usage)
+            return await self.store.record_calls(run, step, step.tool_calls, usage=run.usage)
         except BaseException:
             run.steps.remove(step)
             raise
@@ -144,28 +146,37 @@ class ToolCalls:
         step this call is the last open one of, completed with it)."""
         run = state.run
         if call.approval == "denied":
-            await self.store.set_tool_output(
+            await self._store(
+                state,
                 call,
                 json.dumps({"error": {"code": "denied", "message": t("denied_by_user", "en")}}),
-                is_error=True,
-                complete=complete,
+                True,
+                complete,
             )
             yield ToolCallFinished(run.id, call.id, call.name, call.output or "", True)
             return
         if (earlier := earlier_call(run, call, self._writes)) is not None:
             # Not executed again: the model gets the earlier result and is told to answer.
             output = repeated_output(earlier)
-            await self.store.set_tool_output(call, output, is_error=False, complete=complete)
+            await self._store(state, call, output, False, complete)
             yield ToolCallFinished(run.id, call.id, call.name, output, False)
             return
         yield ToolCallStarted(run.id, call.id, call.name, call.arguments)
         result = await self._call_tool(call, state)
         output = cut(result.output_text(), self.settings.tool_output_limit * 4)
-        await self.store.set_tool_output(call, output, is_error=result.is_error, complete=complete)
+        await self._store(state, call, output, result.is_error, complete)
         state.bills.extend(b for b in result.bills_changed if b not in state.bills)
         yield ToolCallFinished(run.id, call.id, call.name, output, result.is_error)
         for produced in result.files:
             yield FileProduced(run.id, produced.path, produced.name, produced.mime)
+
+    async def _store(
+        self, state: RunState, call: ToolCall, output: str, error: bool, complete: RunStep | None
+    ) -> None:
+        # The thread and files read with the output serve the next call or model request.
+        state.memo.fresh = await self.store.store_output(
+            call, output, is_error=error, complete=complete, thread_id=state.thread.id
+        )
 
     async def _ask_approval(self, state: RunState, pending: list[ToolCall]) -> AsyncIterator[Event]:
         """Put the run in ``requires_action`` (once) and ask for a decision on ``pending``."""
@@ -211,8 +222,10 @@ class ToolCalls:
         return f"{call.name}({call.arguments})"
 
     async def _call_tool(self, call: ToolCall, state: RunState) -> ToolResult:
-        # One read: the current bill may have moved, files may have come.
-        now = await self.store.turn_context(state.thread.id)
+        # Read with the last write (the current bill may have moved, files may have come),
+        # or now, when a resumed run has not written yet.
+        now = state.memo.fresh or await self.store.turn_context(state.thread.id)
+        state.memo.fresh = None
         ctx = ToolContext(
             self.settings, self.store, now.thread, state.run.id, call.id, state.lang, now.files
         )

@@ -264,32 +264,10 @@ class RunsRepo:
         step.tool_calls.append(call)
         return call
 
-    async def set_tool_output(
-        self, call: ToolCall, output: str, *, is_error: bool, complete: RunStep | None = None
-    ) -> None:
-        """Store a call's output; ``complete``: its step, whose last open call this is,
-        completes in the same transaction (one write per output, issue 12)."""
+    async def set_tool_output(self, call: ToolCall, output: str, *, is_error: bool) -> None:
         now = utcnow()
-        done = step_change(complete, StepStatus.COMPLETED, None) if complete else None
-
-        def work(conn: sa.Connection) -> None:
-            conn.execute(
-                _CALL_SET,
-                {
-                    "w_run": call.run_id,
-                    "w_id": call.id,
-                    "output": output,
-                    "is_error": is_error,
-                    "completed_at": now,
-                },
-            )
-            if complete is not None and done is not None:
-                write_step_status(conn, complete, StepStatus.COMPLETED, done[1], done[0])
-
-        await self.db.write(work)
+        await self.db.write(lambda conn: write_output(conn, call, output, is_error, now))
         call.output, call.is_error, call.completed_at = output, is_error, now
-        if complete is not None and done is not None:
-            step_applied(complete, StepStatus.COMPLETED, done[0], None)
 
     async def set_tool_approval(self, call: ToolCall, approval: str) -> None:
         await self.db.write(
@@ -323,6 +301,21 @@ _STEP_INSERT = run_steps.insert().values(
     .scalar_subquery()
 )
 _RUN_STATUS = sa.select(runs.c.status).where(runs.c.id == sa.bindparam("w_id"))
+
+
+def write_output(
+    conn: sa.Connection, call: ToolCall, output: str, is_error: bool, now: datetime
+) -> None:
+    conn.execute(
+        _CALL_SET,
+        {
+            "w_run": call.run_id,
+            "w_id": call.id,
+            "output": output,
+            "is_error": is_error,
+            "completed_at": now,
+        },
+    )
 
 
 def run_change(run: Run, new: RunStatus, values: dict[str, Any]) -> datetime:

@@ -32,6 +32,7 @@ from core.domain import (
     Thread,
     ToolCall,
     new_id,
+    utcnow,
 )
 from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
@@ -44,6 +45,7 @@ from core.store.runs import (
     run_change,
     step_applied,
     step_change,
+    write_output,
     write_run_status,
     write_step_status,
 )
@@ -226,11 +228,7 @@ class TurnsRepo:
         history window before it: at most ``window`` earlier runs and their user messages."""
 
         def work(conn: sa.Connection) -> TurnContext:
-            row = conn.execute(_THREAD, {"w_thread": thread_id}).first()
-            if row is None:
-                raise NotFound(f"no thread {thread_id}")
-            file_rows = conn.execute(_FILES, {"w_thread": thread_id}).all()
-            ctx = TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
+            ctx = _read_context(conn, thread_id)
             if run is not None:
                 ctx.history = _history(conn, run, window, self._steps_cache())
             return ctx
@@ -239,11 +237,12 @@ class TurnsRepo:
 
     async def record_calls(
         self, run: Run, step: RunStep, calls: list[ToolCall], *, usage: dict[str, int]
-    ) -> None:
+    ) -> TurnContext:
         """A new ``tool_calls`` step (in memory already, details included) with its calls and
-        the run's usage so far, before any call runs: one transaction."""
+        the run's usage so far, before any call runs: one transaction, which also reads the
+        thread and its files for the first call (:meth:`turn_context`)."""
 
-        def work(conn: sa.Connection) -> None:
+        def work(conn: sa.Connection) -> TurnContext:
             insert_step(conn, step)
             if calls:
                 seq = conn.execute(_CALL_COUNT, {"w_run": run.id}).scalar_one()
@@ -265,9 +264,38 @@ class TurnsRepo:
                     ],
                 )
             conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+            return _read_context(conn, run.thread_id)
 
-        await self.db.write(work)
+        ctx = await self.db.write(work)
         run.usage = usage
+        return ctx
+
+    async def store_output(
+        self,
+        call: ToolCall,
+        output: str,
+        *,
+        is_error: bool,
+        complete: RunStep | None,
+        thread_id: str,
+    ) -> TurnContext:
+        """A call's output; ``complete``: its step, whose last open call this is, completes
+        too. One transaction, which reads the thread and its files as the call left them,
+        for the next call or model request (:meth:`turn_context`)."""
+        now = utcnow()
+        done = step_change(complete, StepStatus.COMPLETED, None) if complete else None
+
+        def work(conn: sa.Connection) -> TurnContext:
+            write_output(conn, call, output, is_error, now)
+            if complete is not None and done is not None:
+                write_step_status(conn, complete, StepStatus.COMPLETED, done[1], done[0])
+            return _read_context(conn, thread_id)
+
+        ctx = await self.db.write(work)
+        call.output, call.is_error, call.completed_at = output, is_error, now
+        if complete is not None and done is not None:
+            step_applied(complete, StepStatus.COMPLETED, done[0], None)
+        return ctx
 
     async def finish_message(
         self,
@@ -315,6 +343,14 @@ class TurnsRepo:
             raise raced
         if run_now is not None:
             run_applied(run, RunStatus.COMPLETED, run_values)
+
+
+def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
+    row = conn.execute(_THREAD, {"w_thread": thread_id}).first()
+    if row is None:
+        raise NotFound(f"no thread {thread_id}")
+    file_rows = conn.execute(_FILES, {"w_thread": thread_id}).all()
+    return TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
 
 
 def _insert_run(conn: sa.Connection, run: Run) -> None:
