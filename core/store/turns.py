@@ -96,13 +96,14 @@ _LAST_ACTIVE = (
     .order_by(runs.c.created_at.desc(), runs.c.id.desc())
     .limit(1)
 )
-_ANSWERED = sa.select(sa.func.max(runs.c.upto_seq)).where(
-    runs.c.thread_id == sa.bindparam("w_thread")
-)
+# The newest user message no run answers yet (NULL when there is none).
 _UNANSWERED = sa.select(sa.func.max(messages.c.seq)).where(
     messages.c.thread_id == sa.bindparam("w_thread"),
     messages.c.role == "user",
-    messages.c.seq > sa.bindparam("w_after"),
+    messages.c.seq
+    > sa.select(sa.func.coalesce(sa.func.max(runs.c.upto_seq), 0))
+    .where(runs.c.thread_id == sa.bindparam("w_thread"))
+    .scalar_subquery(),
 )
 _CALL_COUNT = (
     sa.select(sa.func.count())
@@ -205,21 +206,26 @@ class TurnsRepo:
                 row = conn.execute(_LAST_ACTIVE, thread).first()
                 if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
                     return RunsRepo._run(row), None
-            answered = conn.execute(_ANSWERED, thread).scalar()
-            upto = conn.execute(_UNANSWERED, {**thread, "w_after": answered or 0}).scalar()
+            upto = conn.execute(_UNANSWERED, thread).scalar()
             if upto is None:
                 return None, None
             run.upto_seq = upto
-            _insert_run(conn, run)
-            if expires_at is not None:
-                now = run_change(run, RunStatus.IN_PROGRESS, started)
-                write_run_status(conn, run, RunStatus.IN_PROGRESS, started, now)
+            if expires_at is None:
+                _insert_run(conn, run, [])
+                return None, run
+            # Created and moved queued -> in_progress at once: the row is written as the move
+            # leaves it (nobody can see it in between), and both log rows as before.
+            now = run_change(run, RunStatus.IN_PROGRESS, started)
+            queued = run.status
+            run_applied(run, RunStatus.IN_PROGRESS, started)
+            _insert_run(conn, run, [(queued, run.created_at), (run.status, now)])
             return None, run
 
-        waiting, created = await self.db.write(work)
-        if created is not None and expires_at is not None:
-            run_applied(created, RunStatus.IN_PROGRESS, started)
-        return waiting, created
+        try:
+            return await self.db.write(work)
+        except BaseException:
+            run.status, run.started_at = RunStatus.QUEUED, None  # as it was: nothing stored
+            raise
 
     async def turn_context(
         self, thread_id: str, run: Run | None = None, *, window: int = 0
@@ -353,22 +359,25 @@ def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
     return TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
 
 
-def _insert_run(conn: sa.Connection, run: Run) -> None:
+def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, datetime]]) -> None:
+    """The run's row as ``run`` is now, and its status-log rows (``log``; by default the one
+    of its status)."""
     conn.execute(
-        runs.insert().values(
-            id=run.id,
-            thread_id=run.thread_id,
-            model=run.model,
-            status=run.status.value,
-            upto_seq=run.upto_seq,
-            created_at=run.created_at,
-            expires_at=run.expires_at,
-            usage=run.usage,
-        )
+        _INSERT_RUN,
+        {
+            "id": run.id,
+            "thread_id": run.thread_id,
+            "model": run.model,
+            "status": run.status.value,
+            "upto_seq": run.upto_seq,
+            "created_at": run.created_at,
+            "started_at": run.started_at,
+            "expires_at": run.expires_at,
+            "usage": run.usage,
+        },
     )
-    conn.execute(
-        status_log.insert().values(run_id=run.id, status=run.status.value, at=run.created_at)
-    )
+    rows = log or [(run.status, run.created_at)]
+    conn.execute(_LOG, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])
 
 
 def _insert_message(conn: sa.Connection, msg: Message) -> int:
