@@ -4,9 +4,11 @@
 tool calls it asked for; its outcome is a :data:`core.turn.NextStep` --
 ``Completed | RunAgain | AwaitingApproval`` -- and the loop dispatches on it:
 
-1. ``queued -> in_progress``. Calls a crash or an approval left open are finished first. The
-   model request is rebuilt from the store on every turn (:mod:`core.prompt`: history within
-   budget + this run's tool calls so far), so a resumed run continues exactly where it stopped.
+1. ``queued -> in_progress`` (a run from :meth:`Engine.start_run` is created so). Calls a crash
+   or an approval left open are finished first. The model request is built from the store's
+   history window and the run as the engine holds it (:mod:`core.prompt`: history within
+   budget + this run's tool calls so far); everything it is built from is written before the
+   next model call, so a resumed run continues exactly where it stopped.
 2. Stream the model. Text deltas go out as :class:`TextDelta` events and into a
    ``message_creation`` step; function calls are collected.
 3. No calls: the step completes, the assistant message is stored -> ``Completed``: the run is
@@ -17,8 +19,10 @@ tool calls it asked for; its outcome is a :data:`core.turn.NextStep` --
 4. Past ``max_turns`` the run ``failed`` (``max_turns_exceeded``); model errors fail it with
    ``last_error``; a cancel moves it ``cancelling -> cancelled`` and closes the model stream.
 
-Every status change goes through :meth:`core.store.Store.set_run_status`, which checks the
-transition table and persists the timestamp.
+Every status change is checked against the transition table and persisted with its timestamp
+and a status-log row (:meth:`core.store.Store.set_run_status`, or one of the combined writes of
+:mod:`core.store.turns`). Issue 12: a turn writes where crash recovery needs it -- run started,
+calls recorded, each output, the answer with the run's completion -- each one transaction.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""The prompt: what the model is sent on each turn, rebuilt from the store every time.
+"""The prompt: what the model is sent on each turn, built from the store and the run.
 
 :meth:`Prompt.request` = :meth:`Prompt.instructions` (the assistant file, today's date, the
 language, the thread's files and current bill, and whatever the tools add) + :meth:`Prompt.history`
 (the thread as model items, oldest exchanges dropped first to fit the budget) + the tool specs.
-Because nothing is kept between turns, a run resumed after approval or after a crash continues
-exactly where it stopped.
+Everything a request is built from is in the store before the model is called (the current run
+as the engine holds it is what it wrote), so a run resumed after approval or after a crash
+continues exactly where it stopped. Issue 12: one read per request -- the thread, its files and
+the history window (never every run of the thread) -- and a run's later turns reuse the window
+(:class:`PromptMemo`).
 
 Issue 13: the current run's reasoning is passed back (:mod:`core.thinking`), images of the
 current run's messages go along when the model may see them (:mod:`core.vision`), and with
