@@ -165,7 +165,7 @@ class Prompt:
         window = self.settings.history_max_messages
         ctx = await self.store.turn_context(thread.id, run, window=window)
         if memo is not None:
-            memo.history = ctx.history
+            memo.history, memo.fresh = ctx.history, None
         return ctx
 
     async def instructions(
