@@ -208,13 +208,17 @@ class Tallybot:
         lang: str | None = None,
         place: str | None = None,
         known: Thread | None = None,
+        looked_up: bool = False,
     ) -> Thread:
         """The thread for a channel key (created on first use, in its book); remembers the
         language. ``place`` is a book key the adapter names (``tallybot chat --book``);
-        ``known``: the thread of ``key`` the caller already read (not read again)."""
-        thread = known or await self.store.get_or_create_thread(
-            key, lang=lang, book=books.chooser(key, self.settings.book_scope, place)
-        )
+        ``known``: the thread of ``key`` the caller already read (not read again);
+        ``looked_up``: the caller just looked ``key`` up and ``known`` is what it found."""
+        thread = known if known or looked_up else await self.store.thread_by_key(key)
+        if thread is None:
+            thread = await self.store.create_thread(
+                key, lang=lang, book=books.chooser(key, self.settings.book_scope, place)
+            )
         if lang and thread.lang != lang:
             await self.store.update_thread(thread.id, lang=lang)
             thread.lang = lang
@@ -299,7 +303,7 @@ class Tallybot:
             raise StoreUnavailable(problem)
         existing = await self.store.thread_by_key(key)
         lang = lang or detect_lang(text, default=(existing.lang if existing else None) or "en")
-        thread = await self.thread(key, lang=lang, place=place, known=existing)
+        thread = await self.thread(key, lang=lang, place=place, known=existing, looked_up=True)
         await books.remember_actor(self.store, thread, books.actor_for(key, user, user_name))
         attached: list[FileRef] = []
         for incoming in files:
@@ -340,11 +344,12 @@ class Tallybot:
         if current is not None:
             await current.stored()
         async with self._turn(thread.id):
-            waiting = await self.active_run(thread.id)
-            if waiting is not None and waiting.status == RunStatus.REQUIRES_ACTION:
+            # Created and started in one transaction, unless a run waits for approval.
+            waiting, run = await self.engine.start_run(thread)
+            if waiting is not None:
                 await self._withdraw(waiting)
                 yield Reply(t("cancelled_for_new_message", lang), kind="info")
-            run = await self.engine.create_run(thread)
+                _, run = await self.engine.start_run(thread, check_waiting=False)
             if run is None:
                 return  # an earlier run already answered this message together with others
             async for event in self._watch(self.engine.execute(run, thread, lang)):

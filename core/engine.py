@@ -4,9 +4,11 @@
 tool calls it asked for; its outcome is a :data:`core.turn.NextStep` --
 ``Completed | RunAgain | AwaitingApproval`` -- and the loop dispatches on it:
 
-1. ``queued -> in_progress``. Calls a crash or an approval left open are finished first. The
-   model request is rebuilt from the store on every turn (:mod:`core.prompt`: history within
-   budget + this run's tool calls so far), so a resumed run continues exactly where it stopped.
+1. ``queued -> in_progress`` (a run from :meth:`Engine.start_run` is created so). Calls a crash
+   or an approval left open are finished first. The model request is built from the store's
+   history window and the run as the engine holds it (:mod:`core.prompt`: history within
+   budget + this run's tool calls so far); everything it is built from is written before the
+   next model call, so a resumed run continues exactly where it stopped.
 2. Stream the model. Text deltas go out as :class:`TextDelta` events and into a
    ``message_creation`` step; function calls are collected.
 3. No calls: the step completes, the assistant message is stored -> ``Completed``: the run is
@@ -17,8 +19,10 @@ tool calls it asked for; its outcome is a :data:`core.turn.NextStep` --
 4. Past ``max_turns`` the run ``failed`` (``max_turns_exceeded``); model errors fail it with
    ``last_error``; a cancel moves it ``cancelling -> cancelled`` and closes the model stream.
 
-Every status change goes through :meth:`core.store.Store.set_run_status`, which checks the
-transition table and persists the timestamp.
+Every status change is checked against the transition table and persisted with its timestamp
+and a status-log row (:meth:`core.store.Store.set_run_status`, or one of the combined writes of
+:mod:`core.store.turns`). Issue 12: a turn writes where crash recovery needs it -- run started,
+calls recorded, each output, the answer with the run's completion -- each one transaction.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from core.config import Settings
 from core.domain import (
     Run,
     RunStatus,
-    RunStep,
     StepStatus,
     StepType,
     Thread,
@@ -53,17 +56,10 @@ from core.events import (
     Reply,
     RunFinished,
     StatusChanged,
-    TextDelta,
-    Thinking,
 )
 from core.i18n import t
 from core.models.base import (
     Model,
-    ModelDone,
-    ModelReasoningDelta,
-    ModelReasoningItem,
-    ModelRequest,
-    ModelTextDelta,
     ModelToolCall,
 )
 from core.prompt import Prompt
@@ -79,20 +75,17 @@ from core.turn import (
     RunAgain,
     RunCancelled,
     RunState,
-    stream_until,
+    completion,
+    step_message_id,
+    stream_turn,
 )
 from core.vision import request_has_images
 
 log = logging.getLogger(__name__)
 
+__all__ = ["ACTIVE", "Engine", "step_message_id"]
+
 ACTIVE = (RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING)
-
-
-def step_message_id(step_id: str) -> str:
-    """The id of the message a ``message_creation`` step stores. Known from the step's first
-    text on, so a stream can name the message before it is stored (the Assistants API's
-    ``thread.message.delta`` events do)."""
-    return "msg_" + step_id.removeprefix("step_")
 
 
 # Raised by the stream and by a tool call that a cancel interrupted.
@@ -116,6 +109,8 @@ class Engine:
         self.tools = tools
         self.assistant = assistant
         self._cancel: dict[str, asyncio.Event] = {}
+        # Runs start_run created in_progress: execute still announces the status change.
+        self._started: set[str] = set()
         # Runs that broke while the store refused writes: failed once it is writable again.
         self.unsettled: dict[str, dict[str, str]] = {}
         self.keep_interrupted = False  # set by core.service; see execute
@@ -125,7 +120,8 @@ class Engine:
 
         Cancel flags are shared, so a cancel through either engine reaches the run."""
         other = Engine(self.settings, self.store, self.model, tools, assistant)
-        other._cancel, other.keep_interrupted = self._cancel, self.keep_interrupted
+        other._cancel, other._started = self._cancel, self._started
+        other.keep_interrupted = self.keep_interrupted
         return other
 
     @property
@@ -149,18 +145,26 @@ class Engine:
 
     async def create_run(self, thread: Thread) -> Run | None:
         """A queued run answering every user message not yet answered; None if there are none."""
-        last = await self.store.list_runs(thread_id=thread.id)
-        answered = max((r.upto_seq for r in last), default=0)
-        pending = await self.store.list_messages(thread.id, after_seq=answered, role="user")
-        if not pending:
-            return None
-        run = Run(
-            id=new_id("run"),
-            thread_id=thread.id,
-            model=self.model_name,
-            upto_seq=pending[-1].seq,
+        _, run = await self.store.start_run(self._new_run(thread), expires_at=None)
+        return run
+
+    async def start_run(
+        self, thread: Thread, *, check_waiting: bool = True
+    ) -> tuple[Run | None, Run | None]:
+        """``(waiting, run)``: a run of ``thread`` that waits for approval (nothing created;
+        unless ``check_waiting`` is False), or
+        a new run answering every unanswered user message, already ``in_progress`` -- created
+        and started in one transaction (issue 12); None if there is nothing to answer."""
+        expires = utcnow() + timedelta(seconds=self.settings.run_expires_seconds)
+        waiting, run = await self.store.start_run(
+            self._new_run(thread), expires_at=expires, stop_at_waiting=check_waiting
         )
-        return await self.store.create_run(run)
+        if run is not None:
+            self._started.add(run.id)  # execute announces in_progress
+        return waiting, run
+
+    def _new_run(self, thread: Thread) -> Run:
+        return Run(id=new_id("run"), thread_id=thread.id, model=self.model_name)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -204,6 +208,9 @@ class Engine:
                 expires_at=utcnow() + timedelta(seconds=self.settings.run_expires_seconds),
             )
             yield StatusChanged(run.id, run.status)
+        elif run.id in self._started:
+            self._started.discard(run.id)
+            yield StatusChanged(run.id, run.status)
         # Calls a crash or an approval left open are finished before the model is asked again.
         steps: AsyncIterator[Event | NextStep] = self.calls.finish_open(state)
         last = run.steps[-1] if run.steps else None
@@ -221,10 +228,10 @@ class Engine:
                     yield item
             match next_step:
                 case Completed():
-                    cut = {"reason": state.incomplete} if state.incomplete else None
-                    await self.store.set_run_status(
-                        run, RunStatus.COMPLETED, required_action=None, incomplete_details=cut
-                    )
+                    if run.status != RunStatus.COMPLETED:  # else stored with the answer
+                        await self.store.set_run_status(
+                            run, RunStatus.COMPLETED, usage=run.usage, **completion(state)
+                        )
                     yield StatusChanged(run.id, run.status)
                     yield RunFinished(
                         run.id,
@@ -255,88 +262,25 @@ class Engine:
     async def _turn(self, state: RunState) -> AsyncIterator[Event | NextStep]:
         """One model turn: stream it, keep its text, then record and run its calls."""
         run = state.run
-        request = await self.prompt.request(run, state.thread, state.lang, self.model_name)
+        request = await self.prompt.request(
+            run, state.thread, state.lang, self.model_name, memo=state.memo
+        )
         calls: list[ModelToolCall] = []
         thought = TurnReasoning()
-        async for event in self._stream_turn(state, request, calls, thought):
+        model = self._require_model()
+        stream = stream_turn(
+            self.store, model, self.settings.run_timeout, state, request, calls, thought
+        )
+        async for event in stream:
             yield event
         if not calls:
             yield Completed()
             return
-        await self.calls.record(
+        state.memo.fresh = await self.calls.record(
             run, calls, details=thought.details(), images=request_has_images(request)
         )
         async for item in self.calls.finish_open(state):
             yield item
-
-    async def _stream_turn(
-        self,
-        state: RunState,
-        request: ModelRequest,
-        calls: list[ModelToolCall],
-        thought: TurnReasoning,
-    ) -> AsyncIterator[Event]:
-        """Stream the model: text into a ``message_creation`` step, calls into ``calls``,
-        reasoning into ``thought`` (kept on the turn's first step, never shown)."""
-        run = state.run
-        message_step: RunStep | None = None
-        parts: list[str] = []
-        try:
-            async for mevent in stream_until(
-                self._require_model(),
-                request,
-                state.cancel,
-                state.deadline,
-                self.settings.run_timeout,
-            ):
-                match mevent:
-                    case ModelReasoningDelta() | ModelReasoningItem():
-                        if thought.add(mevent) and message_step is None:
-                            yield Thinking(run.id)
-                    case ModelTextDelta(text=delta):
-                        if message_step is None:
-                            message_step = await self.store.add_step(run, StepType.MESSAGE_CREATION)
-                        parts.append(delta)
-                        yield TextDelta(run.id, delta)
-                    case ModelToolCall():
-                        calls.append(mevent)
-                    case ModelDone(usage=usage, incomplete=incomplete):
-                        if incomplete:
-                            state.incomplete = incomplete
-                            note = t("answer_cut", state.lang)
-                            if message_step is None:
-                                message_step = await self.store.add_step(
-                                    run, StepType.MESSAGE_CREATION
-                                )
-                            parts.append(note)
-                            yield TextDelta(run.id, note)
-                        await self.store.update_run(
-                            run,
-                            usage={
-                                "input_tokens": run.usage.get("input_tokens", 0)
-                                + usage.input_tokens,
-                                "output_tokens": run.usage.get("output_tokens", 0)
-                                + usage.output_tokens,
-                            },
-                        )
-        finally:
-            # Partial text is kept on the step even when the stream broke off.
-            if message_step is not None and parts:
-                await self.store.set_step_text(message_step, "".join(parts))
-        text = "".join(parts)
-        if message_step is not None:
-            if details := thought.details():
-                await self.store.set_step_details(message_step, details)
-            await self.store.set_step_status(message_step, StepStatus.COMPLETED, text=text)
-            if text.strip():
-                await self.store.add_message(
-                    state.thread.id,
-                    "assistant",
-                    text,
-                    run_id=run.id,
-                    message_id=step_message_id(message_step.id),
-                )
-                state.text.append(text)
 
     def _require_model(self) -> Model:
         assert self.model is not None
@@ -420,7 +364,7 @@ class Engine:
         if fresh.status.terminal:
             return
         await self.store.set_run_status(
-            fresh, RunStatus.FAILED, last_error=error, required_action=None
+            fresh, RunStatus.FAILED, last_error=error, required_action=None, usage=run.usage
         )
         run.status, run.last_error = fresh.status, error
         yield StatusChanged(run.id, run.status)

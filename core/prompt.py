@@ -1,10 +1,13 @@
-"""The prompt: what the model is sent on each turn, rebuilt from the store every time.
+"""The prompt: what the model is sent on each turn, built from the store and the run.
 
 :meth:`Prompt.request` = :meth:`Prompt.instructions` (the assistant file, today's date, the
 language, the thread's files and current bill, and whatever the tools add) + :meth:`Prompt.history`
 (the thread as model items, oldest exchanges dropped first to fit the budget) + the tool specs.
-Because nothing is kept between turns, a run resumed after approval or after a crash continues
-exactly where it stopped.
+Everything a request is built from is in the store before the model is called (the current run
+as the engine holds it is what it wrote), so a run resumed after approval or after a crash
+continues exactly where it stopped. Issue 12: one read per request -- the thread, its files and
+the history window (never every run of the thread) -- and a run's later turns reuse the window
+(:class:`PromptMemo`).
 
 Issue 13: the current run's reasoning is passed back (:mod:`core.thinking`), images of the
 current run's messages go along when the model may see them (:mod:`core.vision`), and with
@@ -30,6 +33,7 @@ from core.models.base import (
     UserText,
 )
 from core.store import Store
+from core.store.turns import History, TurnContext
 from core.thinking import reasoning_item
 from core.tools.base import PromptContext, ToolRegistry
 from core.vision import image_part, vision_allowed
@@ -90,6 +94,28 @@ def run_items(run: Run, output_limit: int, *, reasoning: bool = False) -> list[I
     return items
 
 
+@dataclass(slots=True)
+class PromptMemo:
+    """What the later turns of one run reuse from its first: the history window. The earlier
+    runs are finished and the run holds its thread, so the window does not change; the thread
+    and its files are read again on every turn (a tool may have moved the current bill)."""
+
+    history: History | None = None
+    earlier: _Earlier | None = None  # the history's exchanges before the run, once built
+    # The thread and its files as the run's last write read them (with a tool's output):
+    # the next request or call uses them instead of reading again; consumed once.
+    fresh: TurnContext | None = None
+
+
+@dataclass(slots=True)
+class _Earlier:
+    """The exchanges of a history window before its run, and what is left for the run."""
+
+    exchanges: list[_Exchange]
+    after_seq: int  # the messages up to here are answered by earlier runs
+    messages: list[Message]  # the window's messages after ``after_seq``
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
     """Builds one turn's :class:`ModelRequest` for a run from the store."""
@@ -99,39 +125,60 @@ class Prompt:
     tools: ToolRegistry
     assistant: AssistantSpec
 
-    async def request(self, run: Run, thread: Thread, lang: str, model: str) -> ModelRequest:
-        """The whole request for the next turn of ``run`` (fitted to the window, if known)."""
+    async def request(
+        self, run: Run, thread: Thread, lang: str, model: str, *, memo: PromptMemo | None = None
+    ) -> ModelRequest:
+        """The whole request for the next turn of ``run`` (fitted to the window, if known):
+        one read of the store (thread, files and, unless ``memo`` holds it, the history)."""
+        ctx = await self._context(thread, run, memo)
         tools = self.tools.specs()
         see = vision_allowed(self.settings, model)
         if not self.settings.context_tokens:
             return ModelRequest(
                 model=model,
-                instructions=await self.instructions(thread, lang),
-                items=tuple(await self.history(thread, run, images=see)),
+                instructions=await self._instructions(ctx, lang),
+                items=tuple(self._history(ctx, run, images=see, memo=memo)),
                 tools=tools,
                 reasoning_effort=self.settings.reasoning_effort,
             )
         window = Window(self.settings.context_tokens)
         room = window.input - tools_tokens(tools)
-        instructions = await self.instructions(thread, lang)
+        instructions = await self._instructions(ctx, lang)
         if estimate_tokens(instructions) > room // 2:
             # File previews shrink first: the history holds what the person just asked.
-            instructions = await self.instructions(thread, lang, summary_limit=200)
+            instructions = await self._instructions(ctx, lang, summary_limit=200)
         room -= estimate_tokens(instructions)
         return ModelRequest(
             model=model,
             instructions=instructions,
-            items=tuple(await self.history(thread, run, images=see, token_budget=room)),
+            items=tuple(self._history(ctx, run, images=see, token_budget=room, memo=memo)),
             tools=tools,
             reasoning_effort=self.settings.reasoning_effort,
         )
+
+    async def _context(self, thread: Thread, run: Run, memo: PromptMemo | None) -> TurnContext:
+        if memo is not None and memo.history is not None:
+            ctx = memo.fresh or await self.store.turn_context(thread.id)
+            memo.fresh = None
+            ctx.history = memo.history
+            return ctx
+        window = self.settings.history_max_messages
+        ctx = await self.store.turn_context(thread.id, run, window=window)
+        if memo is not None:
+            memo.history, memo.fresh = ctx.history, None
+        return ctx
 
     async def instructions(
         self, thread: Thread, lang: str, *, summary_limit: int = SUMMARY_LIMIT
     ) -> str:
         """The system prompt: assistant file, date, language, files, current bill, tool texts."""
-        fresh = await self.store.get_thread(thread.id)  # current bill may have moved
-        files = await self.store.list_files(thread.id)
+        ctx = await self.store.turn_context(thread.id)  # current bill may have moved
+        return await self._instructions(ctx, lang, summary_limit=summary_limit)
+
+    async def _instructions(
+        self, ctx: TurnContext, lang: str, *, summary_limit: int = SUMMARY_LIMIT
+    ) -> str:
+        fresh, files = ctx.thread, ctx.files
         parts = [self.assistant.instructions, "", f"Today is {date.today().isoformat()}."]
         parts.append(
             "The person writes Chinese: answer in Chinese."
@@ -175,7 +222,21 @@ class Prompt:
     ) -> list[Item]:
         """The thread as model items, oldest exchanges dropped first to fit the budget
         (characters, and ``token_budget`` tokens when the window is known)."""
-        exchanges = await self._exchanges(thread, run, images)
+        window = self.settings.history_max_messages
+        ctx = await self.store.turn_context(thread.id, run, window=window)
+        return self._history(ctx, run, images=images, token_budget=token_budget)
+
+    def _history(
+        self,
+        ctx: TurnContext,
+        run: Run,
+        *,
+        images: bool = False,
+        token_budget: int | None = None,
+        memo: PromptMemo | None = None,
+    ) -> list[Item]:
+        files = {f.id: f for f in ctx.files} if images else {}
+        exchanges = self._exchanges(ctx.history or History([], []), run, files, memo)
         limit_msgs = self.settings.history_max_messages
         budget = self.settings.history_budget_chars
         kept: list[_Exchange] = []
@@ -184,7 +245,8 @@ class Prompt:
         count = 0
         for exchange in reversed(exchanges):
             n = exchange.messages()
-            size = sum(item_tokens(i) for i in exchange.items)
+            # Token estimates only when the window is known: they touch every character.
+            size = sum(item_tokens(i) for i in exchange.items) if token_budget is not None else 0
             over = token_budget is not None and tokens + size > token_budget
             if kept and (used + exchange.size() > budget or count + n > limit_msgs or over):
                 break
@@ -196,42 +258,51 @@ class Prompt:
             kept[0] = _Exchange(cut_outputs(kept[0].items, token_budget))
         return [item for exchange in reversed(kept) for item in exchange.items]
 
-    async def _exchanges(self, thread: Thread, run: Run, images: bool = False) -> list[_Exchange]:
-        """Every exchange up to and including ``run``, within the message window."""
-        runs = [r for r in await self.store.list_runs(thread_id=thread.id) if r.upto_seq]
-        # Only the newest runs can fit the budget; older ones are not even loaded.
-        window = self.settings.history_max_messages
-        prev = 0
-        if len(runs) > window:
-            prev = max(r.upto_seq for r in runs[:-window])
-            runs = runs[-window:]
-        messages = await self.store.list_messages(
-            thread.id, upto_seq=run.upto_seq, after_seq=prev, role="user"
+    def _exchanges(
+        self,
+        history: History,
+        run: Run,
+        files: dict[str, FileRef],
+        memo: PromptMemo | None = None,
+    ) -> list[_Exchange]:
+        """Every exchange of the window up to and including ``run`` (held in memory: its
+        steps and calls are the engine's, not read back). The earlier ones are built once per
+        run (``memo``): they do not change while it runs."""
+        earlier = memo.earlier if memo is not None else None
+        if earlier is None:
+            earlier = self._earlier(history)
+            if memo is not None:
+                memo.earlier = earlier
+        if not run.upto_seq:
+            return earlier.exchanges  # a run that answers no message has no exchange
+        current = _Exchange(
+            [
+                _user_text(m, files)
+                for m in earlier.messages
+                if earlier.after_seq < m.seq <= run.upto_seq
+            ]
         )
-        earlier = [r for r in runs if r.id != run.id and r.created_at <= run.created_at]
-        await self.store.load_steps(earlier)  # two queries, however long the thread
-        files = {f.id: f for f in await self.store.list_files(thread.id)} if images else {}
+        current.items.extend(run_items(run, self.settings.tool_output_limit, reasoning=True))
+        return [*earlier.exchanges, current] if current.items else earlier.exchanges
+
+    def _earlier(self, history: History) -> _Earlier:
+        prev = history.after_seq
+        messages = history.messages
         exchanges: list[_Exchange] = []
-        for r in runs:
-            if r.created_at > run.created_at and r.id != run.id:
-                break
-            current = r.id == run.id
-            exchange = _Exchange(
-                [
-                    _user_text(m, files if current else {})
-                    for m in messages
-                    if prev < m.seq <= r.upto_seq
-                ]
-            )
+        i = 0
+        for r in history.runs:
+            # Both ascend: the messages of r are the next ones up to its upto_seq.
+            while i < len(messages) and messages[i].seq <= prev:
+                i += 1
+            start = i
+            while i < len(messages) and messages[i].seq <= r.upto_seq:
+                i += 1
+            exchange = _Exchange([_user_text(m, {}) for m in messages[start:i]])
             prev = max(prev, r.upto_seq)
-            exchange.items.extend(
-                run_items(run if current else r, self.settings.tool_output_limit, reasoning=current)
-            )
+            exchange.items.extend(run_items(r, self.settings.tool_output_limit))
             if exchange.items:
                 exchanges.append(exchange)
-            if r.id == run.id:
-                break
-        return exchanges
+        return _Earlier(exchanges, prev, messages[i:])
 
 
 def _user_text(message: Message, files: dict[str, FileRef]) -> UserText:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.config import Settings
-from core.domain import Run, RunStatus, StepStatus, StepType, ToolCall, utcnow
+from core.domain import Run, RunStatus, RunStep, StepStatus, StepType, ToolCall, new_id, utcnow
 from core.events import (
     ApprovalRequired,
     Event,
@@ -30,6 +30,7 @@ from core.models.base import ModelToolCall
 from core.prompt import cut
 from core.repeat_guard import earlier_call, repeated_output
 from core.store import Store
+from core.store.turns import TurnContext
 from core.tools.base import ToolContext, ToolRegistry, ToolResult
 from core.turn import AwaitingApproval, NextStep, RunAgain, RunCancelled, RunState
 
@@ -72,15 +73,18 @@ class ToolCalls:
         *,
         details: dict[str, Any] | None = None,
         images: bool = False,
-    ) -> None:
-        """A ``tool_calls`` step with every call the model asked for, before any of them runs.
+    ) -> TurnContext:
+        """A ``tool_calls`` step with every call the model asked for, before any of them runs;
+        returns the thread and its files, read in the same transaction, for the first call.
 
         ``details``: the turn's reasoning when no text step came first; ``images``: the model
         saw images this turn, so writes wait for approval whatever ``approve_writes`` says.
         """
-        step = await self.store.add_step(run, StepType.TOOL_CALLS)
-        if details:
-            await self.store.set_step_details(step, details)
+        step = RunStep(id=new_id("step"), run_id=run.id, type=StepType.TOOL_CALLS)
+        step.details = details or {}
+        # In memory first (ids must be unique within the run, this step's calls included),
+        # then stored in one transaction with the run's usage so far (issue 12).
+        run.steps.append(step)
         for mcall in calls:
             call = ToolCall(
                 id=self._unique_call_id(run, mcall.call_id),
@@ -94,7 +98,12 @@ class ToolCalls:
                 run, call, self._writes
             ):
                 call.approval = "pending"
-            await self.store.add_tool_call(step, call)
+            step.tool_calls.append(call)
+        try:
+            return await self.store.record_calls(run, step, step.tool_calls, usage=run.usage)
+        except BaseException:
+            run.steps.remove(step)
+            raise
 
     def _writes(self, name: str) -> bool:
         tool = self.tools.get(name)
@@ -113,10 +122,12 @@ class ToolCalls:
         )
         if step is None:
             return
-        for call in step.tool_calls:
-            if call.output is not None or call.approval == "pending":
-                continue
-            async for event in self._run_call(state, call):
+        open_calls = [c for c in step.tool_calls if c.output is None and c.approval != "pending"]
+        waits = any(c.approval == "pending" and c.output is None for c in step.tool_calls)
+        for call in open_calls:
+            # The last output completes the step in the same transaction.
+            last = call is open_calls[-1] and not waits
+            async for event in self._run_call(state, call, step if last else None):
                 yield event
         pending = [c for c in step.tool_calls if c.approval == "pending" and c.output is None]
         if pending:
@@ -124,34 +135,48 @@ class ToolCalls:
                 yield event
             yield AwaitingApproval(tuple(c.id for c in pending))
             return
-        await self.store.set_step_status(step, StepStatus.COMPLETED)
+        if step.status != StepStatus.COMPLETED:
+            await self.store.set_step_status(step, StepStatus.COMPLETED)
         yield RunAgain()
 
-    async def _run_call(self, state: RunState, call: ToolCall) -> AsyncIterator[Event]:
-        """Execute one call (or record its denial) and store the output."""
+    async def _run_call(
+        self, state: RunState, call: ToolCall, complete: RunStep | None
+    ) -> AsyncIterator[Event]:
+        """Execute one call (or record its denial) and store the output (``complete``: the
+        step this call is the last open one of, completed with it)."""
         run = state.run
         if call.approval == "denied":
-            await self.store.set_tool_output(
+            await self._store(
+                state,
                 call,
                 json.dumps({"error": {"code": "denied", "message": t("denied_by_user", "en")}}),
-                is_error=True,
+                True,
+                complete,
             )
             yield ToolCallFinished(run.id, call.id, call.name, call.output or "", True)
             return
         if (earlier := earlier_call(run, call, self._writes)) is not None:
             # Not executed again: the model gets the earlier result and is told to answer.
             output = repeated_output(earlier)
-            await self.store.set_tool_output(call, output, is_error=False)
+            await self._store(state, call, output, False, complete)
             yield ToolCallFinished(run.id, call.id, call.name, output, False)
             return
         yield ToolCallStarted(run.id, call.id, call.name, call.arguments)
         result = await self._call_tool(call, state)
         output = cut(result.output_text(), self.settings.tool_output_limit * 4)
-        await self.store.set_tool_output(call, output, is_error=result.is_error)
+        await self._store(state, call, output, result.is_error, complete)
         state.bills.extend(b for b in result.bills_changed if b not in state.bills)
         yield ToolCallFinished(run.id, call.id, call.name, output, result.is_error)
         for produced in result.files:
             yield FileProduced(run.id, produced.path, produced.name, produced.mime)
+
+    async def _store(
+        self, state: RunState, call: ToolCall, output: str, error: bool, complete: RunStep | None
+    ) -> None:
+        # The thread and files read with the output serve the next call or model request.
+        state.memo.fresh = await self.store.store_output(
+            call, output, is_error=error, complete=complete, thread_id=state.thread.id
+        )
 
     async def _ask_approval(self, state: RunState, pending: list[ToolCall]) -> AsyncIterator[Event]:
         """Put the run in ``requires_action`` (once) and ask for a decision on ``pending``."""
@@ -197,10 +222,12 @@ class ToolCalls:
         return f"{call.name}({call.arguments})"
 
     async def _call_tool(self, call: ToolCall, state: RunState) -> ToolResult:
-        files = await self.store.list_files(state.thread.id)
-        fresh = await self.store.get_thread(state.thread.id)  # current bill may have moved
+        # Read with the last write (the current bill may have moved, files may have come),
+        # or now, when a resumed run has not written yet.
+        now = state.memo.fresh or await self.store.turn_context(state.thread.id)
+        state.memo.fresh = None
         ctx = ToolContext(
-            self.settings, self.store, fresh, state.run.id, call.id, state.lang, files
+            self.settings, self.store, now.thread, state.run.id, call.id, state.lang, now.files
         )
         # /stop and Ctrl-C must not wait for a long tool call: the call is cancelled (the
         # code interpreter interrupts its cell) and the run ends cancelled.

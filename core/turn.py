@@ -10,10 +10,32 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from core.domain import Run, Thread
-from core.models.base import Model, ModelEvent, ModelRequest
+from core.domain import Run, RunStep, StepType, Thread
+from core.events import Event, TextDelta, Thinking
+from core.i18n import t
+from core.models.base import (
+    Model,
+    ModelDone,
+    ModelEvent,
+    ModelReasoningDelta,
+    ModelReasoningItem,
+    ModelRequest,
+    ModelTextDelta,
+    ModelToolCall,
+)
+from core.prompt import PromptMemo
 from core.run_timeout import next_event
+from core.store import Store
+from core.thinking import TurnReasoning
+
+
+def step_message_id(step_id: str) -> str:
+    """The id of the message a ``message_creation`` step stores. Known from the step's first
+    text on, so a stream can name the message before it is stored (the Assistants API's
+    ``thread.message.delta`` events do)."""
+    return "msg_" + step_id.removeprefix("step_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +76,8 @@ class RunState:
     # Issue 13: why the model stopped early (run still completes), and the wall-time bound.
     incomplete: str | None = None
     deadline: float | None = None  # loop.time() after which the run fails (TALLYBOT_RUN_TIMEOUT)
+    # Issue 12: the history window, read on the run's first turn and reused by the others.
+    memo: PromptMemo = field(default_factory=PromptMemo)
 
 
 async def stream_until(
@@ -83,3 +107,78 @@ async def stream_until(
         if aclose is not None:
             with contextlib.suppress(BaseException):
                 await aclose()
+
+
+def completion(state: RunState) -> dict[str, Any]:
+    """The run's columns on completion (besides its status and stamp)."""
+    cut = {"reason": state.incomplete} if state.incomplete else None
+    return {"required_action": None, "incomplete_details": cut}
+
+
+async def stream_turn(
+    store: Store,
+    model: Model,
+    limit: float,
+    state: RunState,
+    request: ModelRequest,
+    calls: list[ModelToolCall],
+    thought: TurnReasoning,
+) -> AsyncIterator[Event]:
+    """Stream the model: text into a ``message_creation`` step, calls into ``calls``,
+    reasoning into ``thought`` (kept on the turn's first step, never shown)."""
+    run = state.run
+    message_step: RunStep | None = None
+    parts: list[str] = []
+    try:
+        async for mevent in stream_until(
+            model,
+            request,
+            state.cancel,
+            state.deadline,
+            limit,
+        ):
+            match mevent:
+                case ModelReasoningDelta() | ModelReasoningItem():
+                    if thought.add(mevent) and message_step is None:
+                        yield Thinking(run.id)
+                case ModelTextDelta(text=delta):
+                    if message_step is None:
+                        message_step = await store.add_step(run, StepType.MESSAGE_CREATION)
+                    parts.append(delta)
+                    yield TextDelta(run.id, delta)
+                case ModelToolCall():
+                    calls.append(mevent)
+                case ModelDone(usage=usage, incomplete=incomplete):
+                    if incomplete:
+                        state.incomplete = incomplete
+                        note = t("answer_cut", state.lang)
+                        if message_step is None:
+                            message_step = await store.add_step(run, StepType.MESSAGE_CREATION)
+                        parts.append(note)
+                        yield TextDelta(run.id, note)
+                    # Kept in memory: stored with the turn's next write.
+                    run.usage = {
+                        "input_tokens": run.usage.get("input_tokens", 0) + usage.input_tokens,
+                        "output_tokens": run.usage.get("output_tokens", 0) + usage.output_tokens,
+                    }
+    except BaseException:
+        # Partial text is kept on the step when the stream broke off.
+        if message_step is not None and parts:
+            await store.set_step_text(message_step, "".join(parts))
+        raise
+    if message_step is None:
+        return
+    text = "".join(parts)
+    if details := thought.details():
+        message_step.details = details
+    # No calls: the run is answered, and completes in the same transaction.
+    await store.finish_message(
+        run,
+        message_step,
+        text,
+        message_id=step_message_id(message_step.id) if text.strip() else None,
+        usage=run.usage,
+        complete=None if calls else completion(state),
+    )
+    if text.strip():
+        state.text.append(text)

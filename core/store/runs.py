@@ -43,6 +43,19 @@ _STEP_STAMP = {
 }
 
 
+# Prepared once: the steps and calls of runs (history building, get_run).
+_STEPS_OF = (
+    sa.select(run_steps)
+    .where(run_steps.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
+    .order_by(run_steps.c.run_id, run_steps.c.seq)
+)
+_CALLS_OF = (
+    sa.select(tool_calls)
+    .where(tool_calls.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
+    .order_by(tool_calls.c.run_id, tool_calls.c.seq)
+)
+
+
 class RunsRepo:
     """Runs (with their status machine), run steps, tool calls and each run's status history."""
 
@@ -112,17 +125,10 @@ class RunsRepo:
         for run in runs:
             run.steps = by_run.get(run.id, [])
 
-    def _steps_of(self, conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
-        step_rows = conn.execute(
-            sa.select(run_steps)
-            .where(run_steps.c.run_id.in_(run_ids))
-            .order_by(run_steps.c.run_id, run_steps.c.seq)
-        ).all()
-        call_rows = conn.execute(
-            sa.select(tool_calls)
-            .where(tool_calls.c.run_id.in_(run_ids))
-            .order_by(tool_calls.c.run_id, tool_calls.c.seq)
-        ).all()
+    @staticmethod
+    def _steps_of(conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
+        step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
+        call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
         steps = {
             r.id: RunStep(
                 id=r.id,
@@ -137,7 +143,7 @@ class RunsRepo:
             for r in step_rows
         }
         for c in call_rows:
-            steps[c.step_id].tool_calls.append(self._call(c))
+            steps[c.step_id].tool_calls.append(RunsRepo._call(c))
         by_run: dict[str, list[RunStep]] = {}
         for step in steps.values():  # insertion order is (run, seq) order
             by_run.setdefault(step.run_id, []).append(step)
@@ -178,40 +184,13 @@ class RunsRepo:
 
     async def set_run_status(self, run: Run, new: RunStatus, **values: Any) -> Run:
         """Move ``run`` to ``new`` (checked against the table), stamp it, log it; in place."""
-        check_run_transition(run.status, new)
-        now = utcnow()
-        stamp = _RUN_STAMP.get(new)
-        if stamp and not (stamp == "started_at" and run.started_at):
-            values[stamp] = now
-
-        def work(conn: sa.Connection) -> None:
-            result = conn.execute(
-                runs.update()
-                .where(runs.c.id == run.id, runs.c.status == run.status.value)
-                .values(status=new.value, **values)
-            )
-            if result.rowcount != 1:
-                # Someone else moved it first (cancel racing completion): reload and re-check.
-                current = conn.execute(
-                    sa.select(runs.c.status).where(runs.c.id == run.id)
-                ).scalar_one()
-                raise IllegalTransition(
-                    f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
-                )
-            conn.execute(status_log.insert().values(run_id=run.id, status=new.value, at=now))
-
-        await self.db.write(work)
-        run.status = new
-        for key, value in values.items():
-            if hasattr(run, key):
-                setattr(run, key, value)
-        return run
+        now = run_change(run, new, values)
+        await self.db.write(lambda conn: write_run_status(conn, run, new, values, now))
+        return run_applied(run, new, values)
 
     async def update_run(self, run: Run, **values: Any) -> None:
         """Non-status fields: usage, required_action, last_error, expires_at, upto_seq."""
-        await self.db.write(
-            lambda conn: conn.execute(runs.update().where(runs.c.id == run.id).values(**values))
-        )
+        await self.db.write(lambda conn: conn.execute(RUN_SET, {"w_id": run.id, **values}))
         for key, value in values.items():
             setattr(run, key, value)
 
@@ -236,66 +215,19 @@ class RunsRepo:
 
     async def add_step(self, run: Run, type_: StepType) -> RunStep:
         step = RunStep(id=new_id("step"), run_id=run.id, type=type_)
-
-        def work(conn: sa.Connection) -> None:
-            seq = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(run_steps)
-                .where(run_steps.c.run_id == run.id)
-            ).scalar_one()
-            conn.execute(
-                run_steps.insert().values(
-                    id=step.id,
-                    run_id=run.id,
-                    seq=seq,
-                    type=type_.value,
-                    status=step.status.value,
-                    text="",
-                    created_at=step.created_at,
-                )
-            )
-            conn.execute(
-                status_log.insert().values(
-                    run_id=run.id, step_id=step.id, status=step.status.value, at=step.created_at
-                )
-            )
-
-        await self.db.write(work)
+        await self.db.write(lambda conn: insert_step(conn, step))
         run.steps.append(step)
         return step
 
     async def set_step_status(
         self, step: RunStep, new: StepStatus, *, text: str | None = None
     ) -> None:
-        check_step_transition(step.status, new)
-        now = utcnow()
-        values: dict[str, Any] = {"status": new.value}
-        if stamp := _STEP_STAMP.get(new):
-            values[stamp] = now
-        if text is not None:
-            values["text"] = text
-
-        def work(conn: sa.Connection) -> None:
-            conn.execute(run_steps.update().where(run_steps.c.id == step.id).values(**values))
-            conn.execute(
-                status_log.insert().values(
-                    run_id=step.run_id, step_id=step.id, status=new.value, at=now
-                )
-            )
-
-        await self.db.write(work)
-        step.status = new
-        if new == StepStatus.COMPLETED:
-            step.completed_at = now
-        if text is not None:
-            step.text = text
+        now, values = step_change(step, new, text)
+        await self.db.write(lambda conn: write_step_status(conn, step, new, values, now))
+        step_applied(step, new, now, text)
 
     async def set_step_text(self, step: RunStep, text: str) -> None:
-        await self.db.write(
-            lambda conn: conn.execute(
-                run_steps.update().where(run_steps.c.id == step.id).values(text=text)
-            )
-        )
+        await self.db.write(lambda conn: conn.execute(_STEP_SET, {"w_id": step.id, "text": text}))
         step.text = text
 
     async def set_step_details(self, step: RunStep, details: dict[str, Any]) -> None:
@@ -334,13 +266,7 @@ class RunsRepo:
 
     async def set_tool_output(self, call: ToolCall, output: str, *, is_error: bool) -> None:
         now = utcnow()
-        await self.db.write(
-            lambda conn: conn.execute(
-                tool_calls.update()
-                .where(tool_calls.c.run_id == call.run_id, tool_calls.c.id == call.id)
-                .values(output=output, is_error=is_error, completed_at=now)
-            )
-        )
+        await self.db.write(lambda conn: write_output(conn, call, output, is_error, now))
         call.output, call.is_error, call.completed_at = output, is_error, now
 
     async def set_tool_approval(self, call: ToolCall, approval: str) -> None:
@@ -352,3 +278,128 @@ class RunsRepo:
             )
         )
         call.approval = approval
+
+
+# --- one status change, as sync pieces a combined transaction puts together (issue 12) -----
+#
+# The hot path's statements are built once (prepared): executing a statement object SQLAlchemy
+# has seen skips building it and its cache key; only the parameters change.
+
+_LOG = status_log.insert()
+_RUN_MOVE = runs.update().where(
+    runs.c.id == sa.bindparam("w_id"), runs.c.status == sa.bindparam("w_from")
+)
+RUN_SET = runs.update().where(runs.c.id == sa.bindparam("w_id"))
+_STEP_SET = run_steps.update().where(run_steps.c.id == sa.bindparam("w_id"))
+_CALL_SET = tool_calls.update().where(
+    tool_calls.c.run_id == sa.bindparam("w_run"), tool_calls.c.id == sa.bindparam("w_id")
+)
+_STEP_INSERT = run_steps.insert().values(
+    seq=sa.select(sa.func.count())
+    .select_from(run_steps)
+    .where(run_steps.c.run_id == sa.bindparam("w_run"))
+    .scalar_subquery()
+)
+_RUN_STATUS = sa.select(runs.c.status).where(runs.c.id == sa.bindparam("w_id"))
+
+
+def write_output(
+    conn: sa.Connection, call: ToolCall, output: str, is_error: bool, now: datetime
+) -> None:
+    conn.execute(
+        _CALL_SET,
+        {
+            "w_run": call.run_id,
+            "w_id": call.id,
+            "output": output,
+            "is_error": is_error,
+            "completed_at": now,
+        },
+    )
+
+
+def run_change(run: Run, new: RunStatus, values: dict[str, Any]) -> datetime:
+    """Check ``run.status -> new`` against the table; add the status's stamp to ``values``."""
+    check_run_transition(run.status, new)
+    now = utcnow()
+    stamp = _RUN_STAMP.get(new)
+    if stamp and not (stamp == "started_at" and run.started_at):
+        values[stamp] = now
+    return now
+
+
+def write_run_status(
+    conn: sa.Connection, run: Run, new: RunStatus, values: dict[str, Any], now: datetime
+) -> None:
+    """The update (only from the status ``run`` is in) and its status-log row."""
+    params = {"w_id": run.id, "w_from": run.status.value, **values, "status": new.value}
+    if conn.execute(_RUN_MOVE, params).rowcount != 1:
+        # Someone else moved it first (cancel racing completion): reload and re-check.
+        current = conn.execute(_RUN_STATUS, {"w_id": run.id}).scalar_one()
+        raise IllegalTransition(
+            f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
+        )
+    conn.execute(_LOG, {"run_id": run.id, "status": new.value, "at": now})
+
+
+def run_applied(run: Run, new: RunStatus, values: dict[str, Any]) -> Run:
+    """``run`` in memory as :func:`write_run_status` left it in the database."""
+    run.status = new
+    for key, value in values.items():
+        if hasattr(run, key):
+            setattr(run, key, value)
+    return run
+
+
+def step_change(
+    step: RunStep, new: StepStatus, text: str | None
+) -> tuple[datetime, dict[str, Any]]:
+    """Check ``step.status -> new``; the time and the columns to set."""
+    check_step_transition(step.status, new)
+    now = utcnow()
+    values: dict[str, Any] = {"status": new.value}
+    if stamp := _STEP_STAMP.get(new):
+        values[stamp] = now
+    if text is not None:
+        values["text"] = text
+    return now, values
+
+
+def write_step_status(
+    conn: sa.Connection, step: RunStep, new: StepStatus, values: dict[str, Any], now: datetime
+) -> None:
+    conn.execute(_STEP_SET, {"w_id": step.id, **values})
+    conn.execute(_LOG, {"run_id": step.run_id, "step_id": step.id, "status": new.value, "at": now})
+
+
+def step_applied(step: RunStep, new: StepStatus, now: datetime, text: str | None) -> None:
+    step.status = new
+    if new == StepStatus.COMPLETED:
+        step.completed_at = now
+    if text is not None:
+        step.text = text
+
+
+def insert_step(conn: sa.Connection, step: RunStep) -> None:
+    """A new step (numbered after its run's others in the same statement) and its log row."""
+    row: dict[str, Any] = {
+        "w_run": step.run_id,
+        "id": step.id,
+        "run_id": step.run_id,
+        "type": step.type.value,
+        "status": step.status.value,
+        "text": step.text,
+        "created_at": step.created_at,
+    }
+    if step.details:
+        row["details"] = step.details
+    conn.execute(_STEP_INSERT, row)
+    conn.execute(
+        _LOG,
+        {
+            "run_id": step.run_id,
+            "step_id": step.id,
+            "status": step.status.value,
+            "at": step.created_at,
+        },
+    )

@@ -11,6 +11,7 @@ from core.store.platform import PlatformRepo
 from core.store.runs import RunsRepo
 from core.store.search import SearchRepo
 from core.store.threads import ThreadsRepo
+from core.store.turns import TurnsRepo
 
 
 # A new aggregate is one more mixin module under core/store/ and one more base here; StoreBase
@@ -24,6 +25,7 @@ class Store(
     SearchRepo,
     AssistantsRepo,  # issue 14
     LeasesRepo,  # issue 10
+    TurnsRepo,  # issue 12: the hot path of a turn
     StoreBase,
 ):
     """Async repository. Create with :meth:`open` (applies migrations)."""

@@ -1,0 +1,449 @@
+"""One turn's writes and reads, each one transaction (issue 12).
+
+The engine writes where crash recovery needs it -- the run started, the calls recorded, each
+tool output, the answer stored -- and reads what a model request is built from in one go: the
+thread, its files and the history window (never every run of the thread). What the engine
+already holds in memory (the run, its steps and calls) is written, not read back.
+
+Status changes go through the same checked pieces as :meth:`RunsRepo.set_run_status` and
+:meth:`RunsRepo.set_step_status` (:func:`core.store.runs.run_change` and friends), so the
+status log of a run is row for row what the one-change-per-transaction methods wrote.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from core.bills.books import place_book
+from core.domain import (
+    FileRef,
+    Message,
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Thread,
+    ToolCall,
+    new_id,
+    utcnow,
+)
+from core.errors import IllegalTransition, NotFound
+from core.store.base import Database
+from core.store.files import FilesRepo
+from core.store.runs import (
+    RUN_SET,
+    RunsRepo,
+    insert_step,
+    run_applied,
+    run_change,
+    step_applied,
+    step_change,
+    write_output,
+    write_run_status,
+    write_step_status,
+)
+from core.store.tables import files, messages, runs, status_log, threads, tool_calls
+from core.store.threads import ThreadsRepo
+
+# Statuses of a run that is not finished (core.engine.ACTIVE).
+_ACTIVE = [
+    s.value
+    for s in (
+        RunStatus.QUEUED,
+        RunStatus.IN_PROGRESS,
+        RunStatus.REQUIRES_ACTION,
+        RunStatus.CANCELLING,
+    )
+]
+
+
+@dataclass(slots=True)
+class History:
+    """The history window of a run: the earlier runs that can fit (oldest first, with their
+    steps) and the user messages after ``after_seq`` up to the run's own."""
+
+    runs: list[Run]
+    messages: list[Message]
+    after_seq: int = 0
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """What one model request or tool call is built from, read in one transaction."""
+
+    thread: Thread
+    files: list[FileRef] = field(default_factory=list)
+    history: History | None = None
+
+
+# Prepared once (see core.store.runs): the hot path's statements with bound parameters.
+_THREAD = sa.select(threads).where(threads.c.id == sa.bindparam("w_thread"))
+_FILES = (
+    sa.select(files)
+    .where(files.c.thread_id == sa.bindparam("w_thread"))
+    .order_by(files.c.created_at)
+)
+_LAST_ACTIVE = (
+    sa.select(runs)
+    .where(runs.c.thread_id == sa.bindparam("w_thread"), runs.c.status.in_(_ACTIVE))
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(1)
+)
+# The newest user message no run answers yet (NULL when there is none).
+_UNANSWERED = sa.select(sa.func.max(messages.c.seq)).where(
+    messages.c.thread_id == sa.bindparam("w_thread"),
+    messages.c.role == "user",
+    messages.c.seq
+    > sa.select(sa.func.coalesce(sa.func.max(runs.c.upto_seq), 0))
+    .where(runs.c.thread_id == sa.bindparam("w_thread"))
+    .scalar_subquery(),
+)
+_CALL_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(tool_calls)
+    .where(tool_calls.c.run_id == sa.bindparam("w_run"))
+)
+_EARLIER_RUNS = (
+    sa.select(runs.c.id, runs.c.model, runs.c.status, runs.c.upto_seq, runs.c.created_at)
+    .where(
+        runs.c.thread_id == sa.bindparam("w_thread"),
+        runs.c.upto_seq > 0,
+        runs.c.id != sa.bindparam("w_run"),
+        runs.c.created_at <= sa.bindparam("w_created", type_=runs.c.created_at.type),
+    )
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(sa.bindparam("w_limit", type_=sa.Integer))
+)
+_USER_MESSAGES = (
+    sa.select(messages)
+    .where(
+        messages.c.thread_id == sa.bindparam("w_thread"),
+        messages.c.role == "user",
+        messages.c.seq > sa.bindparam("w_after"),
+        messages.c.seq <= sa.bindparam("w_upto"),
+    )
+    .order_by(messages.c.seq)
+)
+_INSERT_RUN = runs.insert()
+_INSERT_MESSAGE = messages.insert()
+_INSERT_CALL = tool_calls.insert()
+_LOG = status_log.insert()
+
+
+StepsCache = OrderedDict[str, list[RunStep]]
+STEPS_CACHED = 4096  # finished runs whose steps the history keeps in memory (LRU)
+
+
+class TurnsRepo:
+    """The hot path of a turn: few transactions, no re-reads of what the engine holds."""
+
+    db: Database
+    _history_steps: StepsCache | None = None
+
+    def _steps_cache(self) -> StepsCache:
+        # Steps of finished runs for the history window: the window's run list is read every
+        # turn, the steps of the runs in it only once. Used only inside transactions: on the
+        # SQLite worker thread, or on the event loop's thread for PostgreSQL.
+        if self._history_steps is None:
+            self._history_steps = OrderedDict()
+        return self._history_steps
+
+    async def create_thread(
+        self,
+        key: str,
+        *,
+        lang: str | None = None,
+        book: Callable[[str], str] | str | None = None,
+    ) -> Thread:
+        """A new thread for ``key`` (the caller found none); the one another process created
+        at the same moment if it won the race (the key is unique)."""
+        thread_id = new_id("thread")
+        if callable(book):
+            book = book(thread_id)
+        thread = Thread(id=thread_id, key=key, lang=lang, book=book or place_book(key))
+        insert = threads.insert().values(
+            id=thread.id,
+            key=key,
+            lang=lang,
+            title=None,
+            book=thread.book,
+            metadata={},
+            created_at=thread.created_at,
+            updated_at=thread.created_at,
+        )
+        try:
+            await self.db.write(lambda conn: conn.execute(insert))
+        except IntegrityError:
+            row = await self.db.read(
+                lambda conn: conn.execute(sa.select(threads).where(threads.c.key == key)).first()
+            )
+            if row is None:
+                raise
+            return ThreadsRepo._thread(row)
+        return thread
+
+    async def start_run(
+        self, run: Run, *, expires_at: datetime | None, stop_at_waiting: bool = False
+    ) -> tuple[Run | None, Run | None]:
+        """Create ``run`` answering the thread's unanswered user messages and, with
+        ``expires_at``, move it ``queued -> in_progress``: one transaction.
+
+        Returns ``(waiting, run)``: with ``stop_at_waiting``, a run of the thread that waits for
+        approval is returned as ``waiting`` and nothing is written; ``run`` is None when every
+        user message is answered already. ``run.upto_seq`` is set here."""
+        started: dict[str, Any] = {"expires_at": expires_at}
+
+        def work(conn: sa.Connection) -> tuple[Run | None, Run | None]:
+            thread = {"w_thread": run.thread_id}
+            if stop_at_waiting:
+                row = conn.execute(_LAST_ACTIVE, thread).first()
+                if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
+                    return RunsRepo._run(row), None
+            upto = conn.execute(_UNANSWERED, thread).scalar()
+            if upto is None:
+                return None, None
+            run.upto_seq = upto
+            if expires_at is None:
+                _insert_run(conn, run, [])
+                return None, run
+            # Created and moved queued -> in_progress at once: the row is written as the move
+            # leaves it (nobody can see it in between), and both log rows as before.
+            now = run_change(run, RunStatus.IN_PROGRESS, started)
+            queued = run.status
+            run_applied(run, RunStatus.IN_PROGRESS, started)
+            _insert_run(conn, run, [(queued, run.created_at), (run.status, now)])
+            return None, run
+
+        try:
+            return await self.db.write(work)
+        except BaseException:
+            run.status, run.started_at = RunStatus.QUEUED, None  # as it was: nothing stored
+            raise
+
+    async def turn_context(
+        self, thread_id: str, run: Run | None = None, *, window: int = 0
+    ) -> TurnContext:
+        """The thread (its current bill may have moved) and its files; with ``run``, also the
+        history window before it: at most ``window`` earlier runs and their user messages."""
+
+        def work(conn: sa.Connection) -> TurnContext:
+            ctx = _read_context(conn, thread_id)
+            if run is not None:
+                ctx.history = _history(conn, run, window, self._steps_cache())
+            return ctx
+
+        return await self.db.read(work)
+
+    async def record_calls(
+        self, run: Run, step: RunStep, calls: list[ToolCall], *, usage: dict[str, int]
+    ) -> TurnContext:
+        """A new ``tool_calls`` step (in memory already, details included) with its calls and
+        the run's usage so far, before any call runs: one transaction, which also reads the
+        thread and its files for the first call (:meth:`turn_context`)."""
+
+        def work(conn: sa.Connection) -> TurnContext:
+            insert_step(conn, step)
+            if calls:
+                seq = conn.execute(_CALL_COUNT, {"w_run": run.id}).scalar_one()
+                conn.execute(
+                    _INSERT_CALL,
+                    [
+                        {
+                            "run_id": c.run_id,
+                            "id": c.id,
+                            "step_id": step.id,
+                            "seq": seq + i,
+                            "name": c.name,
+                            "arguments": c.arguments,
+                            "approval": c.approval,
+                            "is_error": False,
+                            "created_at": c.created_at,
+                        }
+                        for i, c in enumerate(calls)
+                    ],
+                )
+            conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+            return _read_context(conn, run.thread_id)
+
+        ctx = await self.db.write(work)
+        run.usage = usage
+        return ctx
+
+    async def store_output(
+        self,
+        call: ToolCall,
+        output: str,
+        *,
+        is_error: bool,
+        complete: RunStep | None,
+        thread_id: str,
+    ) -> TurnContext:
+        """A call's output; ``complete``: its step, whose last open call this is, completes
+        too. One transaction, which reads the thread and its files as the call left them,
+        for the next call or model request (:meth:`turn_context`)."""
+        now = utcnow()
+        done = step_change(complete, StepStatus.COMPLETED, None) if complete else None
+
+        def work(conn: sa.Connection) -> TurnContext:
+            write_output(conn, call, output, is_error, now)
+            if complete is not None and done is not None:
+                write_step_status(conn, complete, StepStatus.COMPLETED, done[1], done[0])
+            return _read_context(conn, thread_id)
+
+        ctx = await self.db.write(work)
+        call.output, call.is_error, call.completed_at = output, is_error, now
+        if complete is not None and done is not None:
+            step_applied(complete, StepStatus.COMPLETED, done[0], None)
+        return ctx
+
+    async def finish_message(
+        self,
+        run: Run,
+        step: RunStep,
+        text: str,
+        *,
+        message_id: str | None,
+        usage: dict[str, int],
+        complete: dict[str, Any] | None = None,
+    ) -> None:
+        """A ``message_creation`` step done: its text and details, ``completed``; the assistant
+        message (``message_id``, None for an empty answer); the run's usage; and with
+        ``complete`` (the values for the run's row) the run ``in_progress -> completed``. One
+        transaction. If someone else moved the run first, the step and message are kept and
+        :class:`~core.errors.IllegalTransition` is raised, as a separate status change would."""
+        step_now, step_values = step_change(step, StepStatus.COMPLETED, text)
+        if step.details:
+            step_values["details"] = step.details
+        run_values = {**(complete or {}), "usage": usage}
+        run_now = run_change(run, RunStatus.COMPLETED, run_values) if complete is not None else None
+        message = Message(
+            id=message_id or "", thread_id=run.thread_id, role="assistant", text=text, run_id=run.id
+        )
+
+        def work(conn: sa.Connection) -> Exception | None:
+            write_step_status(conn, step, StepStatus.COMPLETED, step_values, step_now)
+            if message_id is not None:
+                message.seq = _insert_message(conn, message)
+            if run_now is None:
+                conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+                return None
+            try:
+                # Its UPDATE matched nothing when it raises: nothing to undo.
+                write_run_status(conn, run, RunStatus.COMPLETED, run_values, run_now)
+            except IllegalTransition as exc:
+                conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+                return exc
+            return None
+
+        raced = await self.db.write(work)
+        step_applied(step, StepStatus.COMPLETED, step_now, text)
+        run.usage = usage
+        if raced is not None:
+            raise raced
+        if run_now is not None:
+            run_applied(run, RunStatus.COMPLETED, run_values)
+
+
+def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
+    row = conn.execute(_THREAD, {"w_thread": thread_id}).first()
+    if row is None:
+        raise NotFound(f"no thread {thread_id}")
+    file_rows = conn.execute(_FILES, {"w_thread": thread_id}).all()
+    return TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
+
+
+def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, datetime]]) -> None:
+    """The run's row as ``run`` is now, and its status-log rows (``log``; by default the one
+    of its status)."""
+    conn.execute(
+        _INSERT_RUN,
+        {
+            "id": run.id,
+            "thread_id": run.thread_id,
+            "model": run.model,
+            "status": run.status.value,
+            "upto_seq": run.upto_seq,
+            "created_at": run.created_at,
+            "started_at": run.started_at,
+            "expires_at": run.expires_at,
+            "usage": run.usage,
+        },
+    )
+    rows = log or [(run.status, run.created_at)]
+    conn.execute(_LOG, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])
+
+
+def _insert_message(conn: sa.Connection, msg: Message) -> int:
+    result = conn.execute(
+        messages.insert().values(
+            id=msg.id,
+            thread_id=msg.thread_id,
+            role=msg.role,
+            text=msg.text,
+            run_id=msg.run_id,
+            file_ids=msg.file_ids,
+            created_at=msg.created_at,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _history(conn: sa.Connection, run: Run, window: int, cache: StepsCache) -> History:
+    """The newest runs before ``run`` (answering messages) that make ``window`` runs with it,
+    their steps, and the user messages after the runs before them up to ``run``'s: bounded,
+    however long the thread. Steps of finished runs come from ``cache`` when it has them."""
+    if run.upto_seq:
+        window -= 1  # the run itself takes a place in the window
+    rows = conn.execute(
+        _EARLIER_RUNS,
+        {
+            "w_thread": run.thread_id,
+            "w_run": run.id,
+            "w_created": run.created_at,
+            "w_limit": window + 1,
+        },
+    ).all()
+    found = [
+        Run(
+            id=r.id,
+            thread_id=run.thread_id,
+            model=r.model,
+            status=RunStatus(r.status),
+            upto_seq=r.upto_seq,
+            created_at=r.created_at,
+        )
+        for r in reversed(rows)
+    ]
+    after = 0
+    if len(found) > window:
+        # Only the newest runs can fit the budget; older ones are not even loaded. A run
+        # answers up to the thread's newest user message, so upto_seq grows with creation
+        # order: the run just outside the window answered every message before the window.
+        after = found[0].upto_seq
+        found = found[1:]
+    missing = [r.id for r in found if r.id not in cache]
+    by_run = RunsRepo._steps_of(conn, missing) if missing else {}
+    for r in found:
+        if r.id in cache:
+            cache.move_to_end(r.id)
+            r.steps = cache[r.id]
+            continue
+        r.steps = by_run.get(r.id, [])
+        if r.status.terminal:  # a finished run's steps never change again
+            cache[r.id] = r.steps
+            if len(cache) > STEPS_CACHED:
+                cache.popitem(last=False)
+    rows = conn.execute(
+        _USER_MESSAGES,
+        {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
+    ).all()
+    return History(found, [ThreadsRepo._message(m) for m in rows], after)
