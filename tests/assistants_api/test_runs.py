@@ -169,7 +169,9 @@ async def test_cancel_a_streaming_run(api_server) -> None:
     assert run.status == "queued"
     await pause.reached.wait()
     cancelling = await client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
-    assert cancelling.status == "cancelling"
+    # The engine stops at the stream's next event; on a busy machine it may have got there
+    # before the response was read back, and then the run is already cancelled.
+    assert cancelling.status in ("cancelling", "cancelled")
     done = await client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=20)
     assert done.status == "cancelled"
     assert server.model.closed_early == 1  # the model stream was closed

@@ -35,10 +35,17 @@ async def test_messages_during_a_run_wait_and_are_answered_together_in_order(set
         await pause.reached.wait()
         second = asyncio.create_task(collect(bot.handle("console:t", "message two")))
         third = asyncio.create_task(collect(bot.handle("console:t", "message three")))
-        await asyncio.sleep(0.05)
         thread = await bot.store.thread_by_key("console:t")
-        stored = await bot.store.list_messages(thread.id, role="user")
-        assert [m.text for m in stored] == ["message one", "message two", "message three"]
+
+        async def stored() -> list[str]:
+            return [m.text for m in await bot.store.list_messages(thread.id, role="user")]
+
+        # Stored while the first run still streams (a busy machine may take a while).
+        for _ in range(400):
+            if len(await stored()) == 3:
+                break
+            await asyncio.sleep(0.025)
+        assert await stored() == ["message one", "message two", "message three"]
         assert len(model.requests) == 1  # nothing ran in parallel on the thread
         pause.event.set()
         e1, e2, e3 = await asyncio.gather(first, second, third)
