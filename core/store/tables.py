@@ -135,6 +135,7 @@ runs = sa.Table(
     sa.Column("required_action", sa.JSON),
     sa.Column("incomplete_details", sa.JSON),  # issue 13 (revision 0005)
     sa.Index("ix_runs_thread_status", "thread_id", "status"),
+    sa.Index("ix_runs_thread_created", "thread_id", "created_at", "id"),  # issue 12 (0008)
 )
 
 run_steps = sa.Table(
