@@ -76,6 +76,18 @@ class ThreadsRepo:
         found = await self.thread_by_key(key)
         if found:
             return found
+        return await self.create_thread(key, lang=lang, title=title, book=book)
+
+    async def create_thread(
+        self,
+        key: str,
+        *,
+        lang: str | None = None,
+        title: str | None = None,
+        book: Callable[[str], str] | str | None = None,
+    ) -> Thread:
+        """A new thread for ``key`` (the caller found none); the one another process created
+        at the same moment if it won the race (the key is unique)."""
         thread_id = new_id("thread")
         if callable(book):
             book = book(thread_id)
@@ -94,7 +106,8 @@ class ThreadsRepo:
             await self.db.write(lambda conn: conn.execute(insert))
         except IntegrityError:
             found = await self.thread_by_key(key)
-            assert found is not None
+            if found is None:
+                raise
             return found
         return thread
 

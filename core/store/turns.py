@@ -13,15 +13,12 @@ status log of a run is row for row what the one-change-per-transaction methods w
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from core.bills.books import place_book
 from core.domain import (
     FileRef,
     Message,
@@ -31,7 +28,6 @@ from core.domain import (
     StepStatus,
     Thread,
     ToolCall,
-    new_id,
     utcnow,
 )
 from core.errors import IllegalTransition, NotFound
@@ -154,40 +150,6 @@ class TurnsRepo:
         if self._history_steps is None:
             self._history_steps = OrderedDict()
         return self._history_steps
-
-    async def create_thread(
-        self,
-        key: str,
-        *,
-        lang: str | None = None,
-        book: Callable[[str], str] | str | None = None,
-    ) -> Thread:
-        """A new thread for ``key`` (the caller found none); the one another process created
-        at the same moment if it won the race (the key is unique)."""
-        thread_id = new_id("thread")
-        if callable(book):
-            book = book(thread_id)
-        thread = Thread(id=thread_id, key=key, lang=lang, book=book or place_book(key))
-        insert = threads.insert().values(
-            id=thread.id,
-            key=key,
-            lang=lang,
-            title=None,
-            book=thread.book,
-            metadata={},
-            created_at=thread.created_at,
-            updated_at=thread.created_at,
-        )
-        try:
-            await self.db.write(lambda conn: conn.execute(insert))
-        except IntegrityError:
-            row = await self.db.read(
-                lambda conn: conn.execute(sa.select(threads).where(threads.c.key == key)).first()
-            )
-            if row is None:
-                raise
-            return ThreadsRepo._thread(row)
-        return thread
 
     async def start_run(
         self, run: Run, *, expires_at: datetime | None, stop_at_waiting: bool = False
