@@ -11,6 +11,7 @@ import pytest
 
 from core.config import Settings
 from core.store import Store
+from tests.pg import pg_store
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -93,3 +94,17 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield st
     finally:
         await st.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
+    """A migrated store on each backend (PostgreSQL: a fresh schema, see tests/pg.py)."""
+    if request.param == "sqlite":
+        st = await Store.open(settings.db_url)
+        try:
+            yield st
+        finally:
+            await st.close()
+        return
+    async for st in pg_store():
+        yield st

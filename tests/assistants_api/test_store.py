@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from core.config import Settings
 from core.errors import NotFound
 from core.store import Store
 from core.store.assistants import ApiKey
-from tests.pg import pg_store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        st = await Store.open(settings.db_url)
-        try:
-            yield st
-        finally:
-            await st.close()
-    else:
-        async for st in pg_store():
-            yield st
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Each test on both backends."""
+    return any_store
 
 
 async def test_keys_by_hash_and_revocation(store: Store) -> None:

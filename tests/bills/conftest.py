@@ -6,29 +6,12 @@ other's rows.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from core.bills import Ledger
 from core.config import Settings
 from core.domain import Thread
 from core.store import Store
-from tests.pg import pg_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
-    """A migrated store on each backend."""
-    if request.param == "sqlite":
-        st = await Store.open(settings.db_url)
-        try:
-            yield st
-        finally:
-            await st.close()
-        return
-    async for st in pg_store():
-        yield st
 
 
 @pytest.fixture

@@ -44,20 +44,6 @@ async def bare_store(request: pytest.FixtureRequest, settings: Settings) -> Asyn
         await admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
-    """A migrated store on each backend."""
-    if request.param == "sqlite":
-        st = await Store.open(settings.db_url)
-        try:
-            yield st
-        finally:
-            await st.close()
-        return
-    async for st in pg_store():
-        yield st
-
-
 @pytest.fixture
 def any_ledger(any_store: Store, settings: Settings) -> Ledger:
     return Ledger(any_store, settings)

@@ -6,7 +6,7 @@ The PostgreSQL variant gets a throwaway schema per test (see :mod:`tests.pg`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -15,21 +15,12 @@ from core.config import Settings
 from core.domain import FileRef, Thread, new_id
 from core.store import Store
 from core.tools.base import ToolContext
-from tests.pg import pg_store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
+@pytest.fixture
+def store(any_store: Store) -> Store:
     """A migrated store on each backend (overrides the SQLite-only root fixture)."""
-    if request.param == "sqlite":
-        st = await Store.open(settings.db_url)
-        try:
-            yield st
-        finally:
-            await st.close()
-    else:
-        async for st in pg_store():
-            yield st
+    return any_store
 
 
 AddFile = Callable[..., Awaitable[FileRef]]

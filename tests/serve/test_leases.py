@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
-from core.config import Settings
 from core.domain import utcnow
 from core.replica import Replica
 from core.store import Store
 from core.store.tables import leases
-from tests.pg import pg_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_store(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        st = await Store.open(settings.db_url)
-        try:
-            yield st
-        finally:
-            await st.close()
-        return
-    async for st in pg_store():
-        yield st
 
 
 async def _lapse(store: Store, name: str) -> None:

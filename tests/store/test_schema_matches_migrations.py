@@ -9,7 +9,6 @@ from alembic.runtime.migration import MigrationContext
 
 from core.store import Store
 from core.store.tables import metadata
-from tests.pg import pg_store
 
 
 def _diff(conn: sa.Connection) -> list[object]:
@@ -24,10 +23,5 @@ def _diff(conn: sa.Connection) -> list[object]:
     return list(compare_metadata(context, metadata))
 
 
-async def test_sqlite_schema_matches_tables(store: Store) -> None:
-    assert await store.db.read(_diff) == []
-
-
-async def test_postgres_schema_matches_tables() -> None:
-    async for st in pg_store():
-        assert await st.db.read(_diff) == []
+async def test_schema_matches_tables(any_store: Store) -> None:
+    assert await any_store.db.read(_diff) == []
