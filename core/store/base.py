@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Self, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -81,7 +82,16 @@ class Database:
 
 
 class SqliteDatabase(Database):
-    """SQLite: a synchronous engine driven from one worker thread of this store."""
+    """SQLite: a synchronous engine driven from one worker thread of this store.
+
+    Writes are committed in groups: every write queued while the worker was busy runs in the
+    worker's next transaction, each in its own SAVEPOINT, and one COMMIT makes them all
+    durable (a COMMIT costs far more than the statements of one turn's write). A write that
+    raises rolls back to its savepoint and fails alone; the others commit. No write is
+    answered before the COMMIT that holds it returned. One write alone is a plain transaction.
+    """
+
+    GROUP = 64  # writes per transaction at most: bounds how long the write lock is held
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
@@ -92,6 +102,7 @@ class SqliteDatabase(Database):
         event.listen(self.sync, "connect", sqlite_pragmas)
         event.listen(self.sync, "begin", _begin)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
+        self._writes: deque[_Write] = deque()  # appended on the loop, taken on the worker
 
     async def _on_worker(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
@@ -107,18 +118,108 @@ class SqliteDatabase(Database):
         return await self._on_worker(run)
 
     async def write(self, work: Work[T]) -> T:
-        def run() -> T:
-            with self.sync.connect().execution_options(tallybot_write=True) as conn:
-                with conn.begin():
-                    return work(conn)
+        done: Future[Any] = Future()
+        self._writes.append((work, done))
+        # Every write is followed by a drain on the worker; the first one takes all queued
+        # writes, the later ones may find nothing left.
+        self.worker.submit(self._drain)
+        return cast(T, await asyncio.wrap_future(done))
 
-        return await self._on_worker(run)
+    def _drain(self) -> None:
+        group: list[_Write] = []
+        while self._writes and len(group) < self.GROUP:
+            group.append(self._writes.popleft())
+        if not group:
+            return
+        with self.sync.connect().execution_options(tallybot_write=True) as conn:
+            if len(group) == 1:
+                _run_alone(conn, *group[0])
+                return
+            ran: list[tuple[Future[Any], Any]] = []
+            try:
+                trans = conn.begin()
+            except BaseException as exc:  # the lock was not to be had: nothing ran
+                for _, done in group:
+                    done.set_exception(exc)
+                return
+            for index, (work, done) in enumerate(group):
+                if not _run_saved(conn, work, done, ran):
+                    # The error ended the whole transaction (SQLite does that for a full
+                    # disk, I/O errors, ...): what ran before it is gone with it, and the
+                    # writes not run yet go to the next transaction.
+                    trans.rollback()
+                    error = done.exception()
+                    for earlier, _ in ran:
+                        earlier.set_exception(_lost(error))
+                    self._writes.extendleft(reversed(group[index + 1 :]))
+                    self.worker.submit(self._drain)
+                    return
+            try:
+                trans.commit()
+            except BaseException as exc:
+                for done, _ in ran:
+                    done.set_exception(exc)
+                return
+        for done, result in ran:
+            done.set_result(result)
 
     async def close(self) -> None:
         # The connection belongs to the worker thread: it is closed there.
         await self._on_worker(self.sync.dispose)
         self.worker.shutdown(wait=True)
         await super().close()
+
+
+_Write = tuple[Work[Any], "Future[Any]"]
+
+
+def _run_alone(conn: sa.Connection, work: Work[Any], done: Future[Any]) -> None:
+    """One write in a transaction of its own."""
+    try:
+        with conn.begin():
+            result = work(conn)
+    except BaseException as exc:
+        done.set_exception(exc)
+    else:
+        done.set_result(result)
+
+
+def _run_saved(
+    conn: sa.Connection, work: Work[Any], done: Future[Any], ran: list[tuple[Future[Any], Any]]
+) -> bool:
+    """One write of a group in its own SAVEPOINT; appended to ``ran`` when it succeeded, its
+    future failed when it raised. False when the error also ended the enclosing transaction.
+
+    The savepoint is the driver's, under one fixed name (SQLAlchemy's ``begin_nested`` names
+    each one anew, so SQLite prepares each anew): the statements of ``work`` go through
+    ``conn`` as always, and one nested inside it still works."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    try:
+        raw.execute("SAVEPOINT tallybot_write")
+        result = work(conn)
+    except BaseException as exc:
+        done.set_exception(exc)
+        if not raw.in_transaction:
+            return False
+        raw.execute("ROLLBACK TO tallybot_write")
+        raw.execute("RELEASE tallybot_write")
+        return True
+    raw.execute("RELEASE tallybot_write")
+    ran.append((done, result))
+    return True
+
+
+def _lost(error: BaseException | None) -> BaseException:
+    """The error of a write that ran, but in a transaction another write's error ended."""
+    cause = error if error is not None else RuntimeError("transaction ended")
+    exc = sa.exc.OperationalError(
+        "another write of the same transaction failed and ended it; nothing was written",
+        None,
+        cause,
+    )
+    exc.__cause__ = cause
+    return exc
 
 
 def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:

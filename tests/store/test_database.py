@@ -143,3 +143,82 @@ async def test_postgres_write_whose_commit_was_cut_off_is_raised_not_run_again()
         assert calls == [1]
     finally:
         await database.close()
+
+
+# --- group commit (SQLite) --------------------------------------------------------------
+
+
+async def _grouped(store: Store, works: list) -> list:  # type: ignore[type-arg]
+    """Run ``works`` as writes queued while the worker is busy, so they share a transaction;
+    the outcome of each (its result or its exception)."""
+    import asyncio
+
+    release = threading.Event()
+    busy = asyncio.ensure_future(store.db.read(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.05)  # the worker is inside the read now
+    pending = [asyncio.ensure_future(store.db.write(w)) for w in works]
+    await asyncio.sleep(0)
+    assert isinstance(store.db, SqliteDatabase)
+    assert len(store.db._writes) == len(works)  # all queued behind the read
+    release.set()
+    await busy
+    return await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _set_title(thread_id: str, title: str, *, fail: bool = False):  # type: ignore[no-untyped-def]
+    def work(conn: sa.Connection) -> str:
+        conn.execute(
+            sa.text("UPDATE threads SET title = :t WHERE id = :i"), {"t": title, "i": thread_id}
+        )
+        if fail:
+            raise Boom(title)
+        return title
+
+    return work
+
+
+async def test_writes_queued_together_commit_together_and_one_that_raises_fails_alone(
+    store: Store,
+) -> None:
+    threads = [await store.get_or_create_thread(f"console:group{i}") for i in range(6)]
+    commits: list[int] = []
+    sa.event.listen(store.db.sync, "commit", lambda conn: commits.append(1))  # type: ignore[attr-defined]
+    works = [_set_title(t.id, f"t{i}", fail=i == 2) for i, t in enumerate(threads)]
+    outcome = await _grouped(store, works)
+    assert [o if isinstance(o, str) else type(o) for o in outcome] == [
+        "t0",
+        "t1",
+        Boom,
+        "t3",
+        "t4",
+        "t5",
+    ]
+    assert len(commits) == 1  # six writes, one COMMIT
+    titles = [(await store.get_thread(t.id)).title for t in threads]
+    assert titles == ["t0", "t1", None, "t3", "t4", "t5"]  # the failed one left nothing
+
+
+async def test_an_error_that_ends_the_group_transaction_fails_only_what_ran_in_it(
+    store: Store,
+) -> None:
+    """SQLite rolls the whole transaction back on some errors (a full disk): the writes that
+    ran before in it are lost and say so; those after it run in a new transaction."""
+    threads = [await store.get_or_create_thread(f"console:lost{i}") for i in range(4)]
+
+    def disk_full(conn: sa.Connection) -> None:
+        conn.connection.driver_connection.execute("ROLLBACK")  # type: ignore[union-attr]
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("disk is full"))
+
+    works = [
+        _set_title(threads[0].id, "a"),
+        disk_full,
+        _set_title(threads[2].id, "c"),
+        _set_title(threads[3].id, "d"),
+    ]
+    outcome = await _grouped(store, works)
+    assert isinstance(outcome[0], sa.exc.OperationalError)
+    assert "nothing was written" in str(outcome[0])
+    assert isinstance(outcome[1], sa.exc.OperationalError) and "disk is full" in str(outcome[1])
+    assert outcome[2:] == ["c", "d"]
+    titles = [(await store.get_thread(t.id)).title for t in threads]
+    assert titles == [None, None, "c", "d"]
