@@ -9,8 +9,6 @@ the run fails with :class:`RunTimedOut` and a message that says which setting to
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
 
 from core.errors import RunError
 
@@ -42,21 +40,3 @@ def check_deadline(deadline: float | None, limit: float) -> None:
     """Raise :class:`RunTimedOut` when ``deadline`` has passed."""
     if deadline is not None and asyncio.get_running_loop().time() >= deadline:
         raise timed_out(limit)
-
-
-async def next_event(
-    nxt: asyncio.Future[Any], cancel: asyncio.Future[Any], deadline: float | None, limit: float
-) -> bool:
-    """Wait for ``nxt`` (the model's next event). False when ``cancel`` finished first; raises
-    :class:`RunTimedOut` at the deadline. Either way ``nxt`` is cancelled and awaited, so the
-    caller's ``aclose`` can close the HTTP stream."""
-    timeout = None if deadline is None else max(deadline - asyncio.get_running_loop().time(), 0)
-    done, _ = await asyncio.wait({nxt, cancel}, timeout=timeout, return_when="FIRST_COMPLETED")
-    if nxt in done:
-        return True
-    nxt.cancel()
-    with contextlib.suppress(BaseException):
-        await nxt
-    if cancel in done:
-        return False
-    raise timed_out(limit)

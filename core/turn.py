@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from core.models.base import (
     ModelToolCall,
 )
 from core.prompt import PromptMemo
-from core.run_timeout import next_event
+from core.run_timeout import timed_out
 from core.store import Store
 from core.thinking import TurnReasoning
 
@@ -88,22 +89,65 @@ async def stream_until(
     limit: float = 0.0,
 ) -> AsyncIterator[ModelEvent]:
     """The model's events until done; :class:`RunCancelled` once ``cancel`` is set, and
-    :class:`~core.run_timeout.RunTimedOut` past ``deadline`` (the stream is closed either way)."""
-    agen = model.stream(request)
+    :class:`~core.run_timeout.RunTimedOut` past ``deadline`` (the stream is closed either way).
+
+    One task reads the model's stream into a queue for the whole stream (a model call's
+    chunks cost a queue item each, not a task and a wait each); a cancel or the deadline
+    wakes the reader too, and both are checked before every event is handed on."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[ModelEvent | _Signal | _Failed] = asyncio.Queue()
+    reader = asyncio.ensure_future(_read(model.stream(request), queue))
     waiter = asyncio.ensure_future(cancel.wait())
+    waiter.add_done_callback(lambda _: queue.put_nowait(_Signal.WAKE))
+    timer = None if deadline is None else loop.call_at(deadline, queue.put_nowait, _Signal.WAKE)
     try:
         while True:
-            nxt = asyncio.ensure_future(agen.__anext__())
-            if not await next_event(nxt, waiter, deadline, limit):
+            item = await queue.get()
+            if cancel.is_set():
                 raise RunCancelled
-            try:
-                event = nxt.result()
-            except StopAsyncIteration:
+            if deadline is not None and loop.time() >= deadline:
+                raise timed_out(limit)
+            if isinstance(item, _Failed):
+                raise item.error
+            if item is _Signal.END:
                 return
-            yield event
+            if not isinstance(item, _Signal):
+                yield item
     finally:
         waiter.cancel()
-        aclose = getattr(agen, "aclose", None)  # async generators: closes the HTTP stream
+        if timer is not None:
+            timer.cancel()
+        if not reader.done():
+            reader.cancel()  # closes the HTTP stream (_read's aclose)
+        with contextlib.suppress(BaseException):
+            await reader
+
+
+class _Signal(enum.Enum):
+    END = "the model's stream ended"
+    WAKE = "a cancel or the deadline: look at both"
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+async def _read(
+    events: AsyncIterator[ModelEvent], queue: asyncio.Queue[ModelEvent | _Signal | _Failed]
+) -> None:
+    """Every event of ``events`` into ``queue``, then END (or what it raised)."""
+    try:
+        async for event in events:
+            queue.put_nowait(event)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        queue.put_nowait(_Failed(exc))
+    else:
+        queue.put_nowait(_Signal.END)
+    finally:
+        aclose = getattr(events, "aclose", None)  # async generators: closes the HTTP stream
         if aclose is not None:
             with contextlib.suppress(BaseException):
                 await aclose()
