@@ -22,10 +22,12 @@ The async engine stays available as ``Store.engine`` for migrations, health chec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
@@ -103,6 +105,7 @@ class SqliteDatabase(Database):
         event.listen(self.sync, "begin", _begin)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
         self._writes: deque[_Write] = deque()  # appended on the loop, taken on the worker
+        self._scheduled = False
 
     async def _on_worker(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
@@ -118,50 +121,62 @@ class SqliteDatabase(Database):
         return await self._on_worker(run)
 
     async def write(self, work: Work[T]) -> T:
-        done: Future[Any] = Future()
-        self._writes.append((work, done))
-        # Every write is followed by a drain on the worker; the first one takes all queued
-        # writes, the later ones may find nothing left.
-        self.worker.submit(self._drain)
-        return cast(T, await asyncio.wrap_future(done))
+        loop = asyncio.get_running_loop()
+        write = _Write(work, loop.create_future(), loop)
+        self._writes.append(write)
+        # Invariant: while _scheduled is set, a drain is queued on the worker that has not
+        # yet looked at the queue, so it will see this write.
+        if not self._scheduled:
+            self._scheduled = True
+            self.worker.submit(self._drain)
+        return cast(T, await write.done)
 
     def _drain(self) -> None:
+        """On the worker: the next group of queued writes, in one transaction; their callers
+        are answered with one wake-up of their event loop."""
+        self._scheduled = False
         group: list[_Write] = []
         while self._writes and len(group) < self.GROUP:
-            group.append(self._writes.popleft())
-        if not group:
-            return
+            write = self._writes.popleft()
+            if not write.done.cancelled():  # its caller gave up before it ran: skipped
+                group.append(write)
+        try:
+            if group:
+                self._commit(group)
+        except BaseException as exc:  # no connection to be had, or closing it failed
+            for write in group:
+                write.error = write.error or exc
+        finally:
+            if self._writes and not self._scheduled:  # more queued than one group takes
+                self._scheduled = True
+                self.worker.submit(self._drain)
+            _answer(group)
+
+    def _commit(self, group: list[_Write]) -> None:
+        """Run ``group`` and commit it, leaving each write's result or error on it. Writes
+        an error sent back to the queue are removed from ``group``."""
         with self.sync.connect().execution_options(tallybot_write=True) as conn:
             if len(group) == 1:
-                _run_alone(conn, *group[0])
+                _run_alone(conn, group[0])
                 return
-            ran: list[tuple[Future[Any], Any]] = []
-            try:
-                trans = conn.begin()
-            except BaseException as exc:  # the lock was not to be had: nothing ran
-                for _, done in group:
-                    done.set_exception(exc)
-                return
-            for index, (work, done) in enumerate(group):
-                if not _run_saved(conn, work, done, ran):
+            trans = conn.begin()  # raises when the lock was not to be had: nothing ran
+            for index, write in enumerate(group):
+                if not _run_saved(conn, write):
                     # The error ended the whole transaction (SQLite does that for a full
                     # disk, I/O errors, ...): what ran before it is gone with it, and the
                     # writes not run yet go to the next transaction.
                     trans.rollback()
-                    error = done.exception()
-                    for earlier, _ in ran:
-                        earlier.set_exception(_lost(error))
+                    for earlier in group[:index]:
+                        earlier.error = earlier.error or _lost(write.error)
                     self._writes.extendleft(reversed(group[index + 1 :]))
-                    self.worker.submit(self._drain)
+                    del group[index + 1 :]
                     return
             try:
                 trans.commit()
             except BaseException as exc:
-                for done, _ in ran:
-                    done.set_exception(exc)
-                return
-        for done, result in ran:
-            done.set_result(result)
+                for write in group:
+                    write.error = write.error or exc
+                raise
 
     async def close(self) -> None:
         # The connection belongs to the worker thread: it is closed there.
@@ -170,43 +185,66 @@ class SqliteDatabase(Database):
         await super().close()
 
 
-_Write = tuple[Work[Any], "Future[Any]"]
+@dataclass(slots=True, eq=False)
+class _Write:
+    """A queued write: its work, its caller's future, and (on the worker) what came of it."""
+
+    work: Work[Any]
+    done: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    result: Any = None
+    error: BaseException | None = None
 
 
-def _run_alone(conn: sa.Connection, work: Work[Any], done: Future[Any]) -> None:
+def _answer(group: list[_Write]) -> None:
+    """Hand each write's outcome to its caller: one callback per event loop (one here)."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+    for write in group:
+        loops.setdefault(write.loop, []).append(write)
+    for loop, writes in loops.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, writes)
+
+
+def _settle(writes: list[_Write]) -> None:
+    for write in writes:
+        if write.done.done():  # cancelled meanwhile
+            continue
+        if write.error is not None:
+            write.done.set_exception(write.error)
+        else:
+            write.done.set_result(write.result)
+
+
+def _run_alone(conn: sa.Connection, write: _Write) -> None:
     """One write in a transaction of its own."""
     try:
         with conn.begin():
-            result = work(conn)
+            write.result = write.work(conn)
     except BaseException as exc:
-        done.set_exception(exc)
-    else:
-        done.set_result(result)
+        write.error = exc
 
 
-def _run_saved(
-    conn: sa.Connection, work: Work[Any], done: Future[Any], ran: list[tuple[Future[Any], Any]]
-) -> bool:
-    """One write of a group in its own SAVEPOINT; appended to ``ran`` when it succeeded, its
-    future failed when it raised. False when the error also ended the enclosing transaction.
+def _run_saved(conn: sa.Connection, write: _Write) -> bool:
+    """One write of a group in its own SAVEPOINT, its result or error left on it. False when
+    the error also ended the enclosing transaction.
 
     The savepoint is the driver's, under one fixed name (SQLAlchemy's ``begin_nested`` names
-    each one anew, so SQLite prepares each anew): the statements of ``work`` go through
+    each one anew, so SQLite prepares each anew): the statements of the work go through
     ``conn`` as always, and one nested inside it still works."""
     raw = conn.connection.driver_connection
     assert raw is not None
     try:
         raw.execute("SAVEPOINT tallybot_write")
-        result = work(conn)
+        write.result = write.work(conn)
     except BaseException as exc:
-        done.set_exception(exc)
+        write.error = exc
         if not raw.in_transaction:
             return False
         raw.execute("ROLLBACK TO tallybot_write")
         raw.execute("RELEASE tallybot_write")
         return True
     raw.execute("RELEASE tallybot_write")
-    ran.append((done, result))
     return True
 
 

@@ -222,3 +222,25 @@ async def test_an_error_that_ends_the_group_transaction_fails_only_what_ran_in_i
     assert outcome[2:] == ["c", "d"]
     titles = [(await store.get_thread(t.id)).title for t in threads]
     assert titles == [None, None, "c", "d"]
+
+
+async def test_a_queued_write_whose_caller_gave_up_does_not_run(store: Store) -> None:
+    import asyncio
+
+    threads = [await store.get_or_create_thread(f"console:gaveup{i}") for i in range(3)]
+    release = threading.Event()
+    busy = asyncio.ensure_future(store.db.read(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.05)
+    pending = [
+        asyncio.ensure_future(store.db.write(_set_title(t.id, f"t{i}")))
+        for i, t in enumerate(threads)
+    ]
+    await asyncio.sleep(0)
+    pending[1].cancel()
+    release.set()
+    await busy
+    outcome = await asyncio.gather(*pending, return_exceptions=True)
+    assert outcome[0] == "t0" and outcome[2] == "t2"
+    assert isinstance(outcome[1], asyncio.CancelledError)
+    titles = [(await store.get_thread(t.id)).title for t in threads]
+    assert titles == ["t0", None, "t2"]
