@@ -105,6 +105,14 @@ class Service:
                 yield
 
     async def _adopt(self, thread: Thread) -> None:
+        """With the thread's lease held: first the answers a stopped process finished but
+        did not post (before anything newer is answered, so a re-sent answer follows itself),
+        then the runs it left live."""
+        store = self.bot.store
+        for run_id in await store.kv_pending_runs(thread.id, OUTBOX, "pending"):
+            run = await store.get_run(run_id, with_steps=False)
+            if run.status.terminal and run_id not in self._pending:
+                await self._post_finished(f"{OUTBOX}{run_id}", run, thread)
         engine = self.bot.engine
         for found in await self.bot.store.list_runs(thread_id=thread.id, statuses=ORPHANS):
             run = await self.bot.store.get_run(found.id)
@@ -161,22 +169,27 @@ class Service:
             run = await store.get_run(run_id, with_steps=False)
             if not run.status.terminal:
                 continue  # still running somewhere, or an orphan the sweep adopts
-            if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
-                await store.kv_set(key, "")
-                continue
             name = f"thread:{run.thread_id}"
             owner = None if name in live else await self.replica.try_hold(name)
             if owner is None:
                 continue  # someone answers in that thread now; a later sweep looks again
             try:
-                if await store.kv_get(key) != "pending" or run_id in self._pending:
-                    continue  # delivered meanwhile
-                thread = await store.get_thread(run.thread_id)
-                log.info("delivering the answer of run %s a stopped process finished", run.id)
-                await self.deliver(thread.key, self._finished_events(run, thread))
-                await store.kv_set(key, "")
+                await self._post_finished(key, run, await store.get_thread(run.thread_id))
             finally:
                 await self.replica.release(name, owner)
+
+    async def _post_finished(self, key: str, run: Run, thread: Thread) -> None:
+        """Post the answer of ``run`` (finished, its outbox ``key`` pending) unless it was
+        posted meanwhile, or there is none to post; the caller holds the thread's lease."""
+        store = self.bot.store
+        if await store.kv_get(key) != "pending" or run.id in self._pending:
+            return  # delivered meanwhile
+        if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED):
+            await store.kv_set(key, "")  # cancelled or expired: nothing to post
+            return
+        log.info("delivering the answer of run %s a stopped process finished", run.id)
+        await self.deliver(thread.key, self._finished_events(run, thread))
+        await store.kv_set(key, "")
 
     async def _finished_events(self, run: Run, thread: Thread) -> AsyncIterator[Event]:
         lang = _lang(thread)

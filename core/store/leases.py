@@ -145,3 +145,23 @@ class LeasesRepo:
             kv.c.key.startswith(prefix, autoescape=True), kv.c.value == value
         )
         return await self.db.read(lambda conn: list(conn.execute(q).scalars()))
+
+    async def kv_pending_runs(
+        self, thread_id: str, prefix: str, value: str, *, newest: int = 3
+    ) -> list[str]:
+        """Of the thread's ``newest`` runs, the ids whose key ``prefix + id`` holds ``value``,
+        oldest first (the serve outbox of one thread: a bounded read at any length)."""
+        recent = (
+            sa.select(runs.c.id, runs.c.created_at)
+            .where(runs.c.thread_id == thread_id)
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(newest)
+            .subquery()
+        )
+        q = (
+            sa.select(recent.c.id)
+            .join(kv, kv.c.key == sa.literal(prefix) + recent.c.id)
+            .where(kv.c.value == value)
+            .order_by(recent.c.created_at, recent.c.id)
+        )
+        return await self.db.read(lambda conn: list(conn.execute(q).scalars()))

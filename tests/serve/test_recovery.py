@@ -87,3 +87,30 @@ async def test_a_new_message_adopts_the_orphan_first(bot: Tallybot) -> None:
     finished = [e for e in events if isinstance(e, RunFinished)]
     assert [e.text for e in finished] == ["answer two"]
     assert (await bot.store.get_run(run.id)).status == RunStatus.COMPLETED
+
+
+async def test_a_new_message_posts_an_answer_left_unposted_first(bot: Tallybot) -> None:
+    """A process finished a run and was killed before its answer went out (the outbox still
+    says pending). The next message in that thread gets the old answer posted first, then its
+    own: a re-sent answer follows itself, never a newer one (the replica acceptance test's
+    rule). Nothing is posted twice afterwards by the sweep."""
+    from core.service import OUTBOX
+
+    service = bot.service
+    assert service is not None
+    delivered = Delivered()
+    service.on_deliver("console", delivered)
+    thread = await bot.thread("console:shop")
+    await bot.store.add_message(thread.id, "user", "first")
+    run = await bot.engine.create_run(thread)
+    assert run is not None
+    async for _ in bot.engine.execute(run, thread, "en"):
+        pass  # answered "answer one" ...
+    await bot.store.kv_set(f"{OUTBOX}{run.id}", "pending")  # ... and killed before posting it
+    events = [e async for e in bot.handle("console:shop", "second")]
+    assert [(k, e.text) for k, e in delivered.runs] == [("console:shop", "answer one")]
+    assert [e.text for e in events if isinstance(e, RunFinished)] == ["answer two"]
+    assert await bot.store.kv_get(f"{OUTBOX}{run.id}") == ""
+    await service.sweep(min_age=0)
+    await service.idle()
+    assert len(delivered.runs) == 1
