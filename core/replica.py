@@ -54,7 +54,7 @@ class Replica:
         if self._beat is None:
             from core.store import Store
 
-            url = self.store.engine.url.render_as_string(hide_password=False)
+            url = self.store.db.url.render_as_string(hide_password=False)
             self._beat = await Store.open(url, migrate=False)
         return self._beat
 

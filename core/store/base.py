@@ -28,14 +28,17 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core.store.db import create_engine, sqlite_pragmas, upgrade
+from core.store.db import HEAD, create_engine, prepare_sqlite, sqlite_pragmas, upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 Work = Callable[[sa.Connection], T]
@@ -47,7 +50,18 @@ class Database:
     """Runs one function of a connection as one transaction; see the module docstring."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        self._engine: AsyncEngine | None = engine
+        self.url: URL = engine.url
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine (asyncpg; aiosqlite for SQLite, made on first use)."""
+        assert self._engine is not None
+        return self._engine
+
+    async def upgrade(self) -> None:
+        """Apply the migrations this code has (none when the database is at HEAD)."""
+        await upgrade(self.engine)
 
     async def read(self, work: Work[T]) -> T:
         """``work`` in a transaction that is rolled back afterwards (it should only read)."""
@@ -95,9 +109,12 @@ class SqliteDatabase(Database):
 
     GROUP = 64  # writes per transaction at most: bounds how long the write lock is held
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(engine)
-        url = engine.url.set(drivername="sqlite+pysqlite")
+    def __init__(self, url: URL, engine: AsyncEngine | None = None) -> None:
+        # No async engine until something asks for one (migrations, health, tests): a
+        # process that only reads and writes never imports sqlalchemy.ext.asyncio and
+        # aiosqlite (issue 12: start-up time).
+        self._engine, self.url = engine, url
+        url = url.set(drivername="sqlite+pysqlite")
         # One connection, used only by the worker thread.
         self.sync = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
         event.listen(self.sync, "connect", _autocommit_driver)
@@ -106,6 +123,28 @@ class SqliteDatabase(Database):
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
         self._writes: deque[_Write] = deque()  # appended on the loop, taken on the worker
         self._scheduled = False
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = create_engine(self.url.render_as_string(hide_password=False))
+        return self._engine
+
+    async def upgrade(self) -> None:
+        # A database at HEAD is seen on the worker's own connection; only one that needs
+        # migrating makes the async engine Alembic runs on.
+        if await self._on_worker(self._stamped) != HEAD:
+            await upgrade(self.engine)
+
+    def _stamped(self) -> str | None:
+        with self.sync.connect() as conn:
+            try:
+                rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+            except DBAPIError:  # no such table yet
+                return None
+            finally:
+                conn.rollback()
+        return str(rows[0][0]) if len(rows) == 1 else None
 
     async def _on_worker(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
@@ -182,7 +221,8 @@ class SqliteDatabase(Database):
         # The connection belongs to the worker thread: it is closed there.
         await self._on_worker(self.sync.dispose)
         self.worker.shutdown(wait=True)
-        await super().close()
+        if self._engine is not None:
+            await self._engine.dispose()
 
 
 @dataclass(slots=True, eq=False)
@@ -274,24 +314,41 @@ def _begin(conn: sa.Connection) -> None:
 def database(engine: AsyncEngine) -> Database:
     """The :class:`Database` for ``engine``'s backend."""
     if engine.dialect.name == "sqlite":
-        return SqliteDatabase(engine)
+        return SqliteDatabase(engine.url, engine)
     return Database(engine)
+
+
+def open_database(url: str) -> Database:
+    """The :class:`Database` for ``url``; SQLite without an async engine yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        prepare_sqlite(parsed)
+        return SqliteDatabase(parsed)
+    return Database(create_engine(url))
 
 
 class StoreBase:
     """Owns the database: open (with migrations), close, and the dialect name."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.db = database(engine)
+    def __init__(self, engine: AsyncEngine | Database) -> None:
+        self.db = engine if isinstance(engine, Database) else database(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The async engine, for migrations, health checks and tests."""
+        return self.db.engine
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> Self:
         """Connect to ``url`` and, unless ``migrate`` is False, apply migrations first."""
-        engine = create_engine(url)
+        db = open_database(url)
         if migrate:
-            await upgrade(engine)
-        return cls(engine)
+            try:
+                await db.upgrade()
+            except BaseException:
+                await db.close()
+                raise
+        return cls(db)
 
     async def close(self) -> None:
         """Close the worker (SQLite) and dispose of the connection pools."""
@@ -300,4 +357,4 @@ class StoreBase:
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``: the few queries that differ by backend branch on it."""
-        return self.engine.dialect.name
+        return self.db.url.get_backend_name()

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import URL
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0008"
@@ -22,10 +23,11 @@ a database already there opens without importing Alembic (issue 12: start-up tim
 
 def create_engine(url: str) -> AsyncEngine:
     """Async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite(parsed)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
@@ -33,6 +35,12 @@ def create_engine(url: str) -> AsyncEngine:
     # Issue 12: no pre-ping (a round trip on every checkout); connections are recycled after
     # five minutes and a dead one is retried once (core.store.base.Database).
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=300)
+
+
+def prepare_sqlite(url: URL) -> None:
+    """The folder of a SQLite database file exists (the file itself is made on connect)."""
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

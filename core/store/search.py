@@ -205,7 +205,7 @@ class SearchRepo:
     ) -> list[PassageMatch]:
         """Up to ``limit`` of the thread's passages containing any of ``terms``, by the
         engine's relevance (FTS5 bm25 on SQLite, ts_rank on PostgreSQL)."""
-        if self.db.engine.dialect.name == "postgresql":
+        if self.db.url.get_backend_name() == "postgresql":
             # Terms are letters/digits only (see file search's segment), and quoted anyway.
             match = " | ".join(
                 "'" + t.replace("'", "''").replace("\\", "\\\\") + "'" for t in terms
