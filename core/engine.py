@@ -10,19 +10,22 @@ tool calls it asked for; its outcome is a :data:`core.turn.NextStep` --
    budget + this run's tool calls so far); everything it is built from is written before the
    next model call, so a resumed run continues exactly where it stopped.
 2. Stream the model. Text deltas go out as :class:`TextDelta` events and into a
-   ``message_creation`` step; function calls are collected.
-3. No calls: the step completes, the assistant message is stored -> ``Completed``: the run is
-   ``completed``. Calls (:mod:`core.tool_calls`): a ``tool_calls`` step records them *before*
-   anything runs. Calls that need approval -> ``AwaitingApproval``: the run is
-   ``requires_action`` and the stream ends; the others run -- once: a call with a recorded
-   output is never executed again -- and their outputs are stored -> ``RunAgain``: back to 2.
+   ``message_creation`` step, made in memory at the first text; function calls are collected.
+3. The step is stored with the whole text, completed, with the assistant message (or, if the
+   stream breaks off, with the text so far). No calls -> ``Completed``: the run is
+   ``completed`` in the same write. Calls (:mod:`core.tool_calls`): a ``tool_calls`` step
+   records them *before* anything runs. Calls that need approval -> ``AwaitingApproval``: the
+   run is ``requires_action`` and the stream ends; the others run -- once: a call with a
+   recorded output is never executed again -- and their outputs are stored -> ``RunAgain``:
+   back to 2.
 4. Past ``max_turns`` the run ``failed`` (``max_turns_exceeded``); model errors fail it with
    ``last_error``; a cancel moves it ``cancelling -> cancelled`` and closes the model stream.
 
 Every status change is checked against the transition table and persisted with its timestamp
 and a status-log row (:meth:`core.store.Store.set_run_status`, or one of the combined writes of
 :mod:`core.store.turns`). Issue 12: a turn writes where crash recovery needs it -- run started,
-calls recorded, each output, the answer with the run's completion -- each one transaction.
+calls recorded, each output, the answer (its step included) with the run's completion -- each
+one transaction.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One turn's writes and reads, each one transaction (issue 12).
 
 The engine writes where crash recovery needs it -- the run started, the calls recorded, each
-tool output, the answer stored -- and reads what a model request is built from in one go: the
+tool output, the answer stored (its ``message_creation`` step is inserted with it, not at
+the first text) -- and reads what a model request is built from in one go: the
 thread, its files and the history window (never every run of the thread). What the engine
 already holds in memory (the run, its steps and calls) is written, not read back.
 
@@ -265,6 +266,14 @@ class TurnsRepo:
             step_applied(complete, StepStatus.COMPLETED, done[0], None)
         return ctx
 
+    async def keep_partial(self, step: RunStep, text: str) -> None:
+        """A ``message_creation`` step (in memory, not stored yet) whose stream broke off
+        after ``text``: inserted ``in_progress`` with that text, as its insert at the first
+        text and a text update left it; the failure, cancel or recovery that follows moves
+        it on. One transaction."""
+        await self.db.write(lambda conn: insert_step(conn, step, {"text": text}))
+        step.text = text
+
     async def finish_message(
         self,
         run: Run,
@@ -275,14 +284,16 @@ class TurnsRepo:
         usage: dict[str, int],
         complete: dict[str, Any] | None = None,
     ) -> None:
-        """A ``message_creation`` step done: its text and details, ``completed``; the assistant
-        message (``message_id``, None for an empty answer); the run's usage; and with
-        ``complete`` (the values for the run's row) the run ``in_progress -> completed``. One
-        transaction. If someone else moved the run first, the step and message are kept and
-        :class:`~core.errors.IllegalTransition` is raised, as a separate status change would."""
+        """A ``message_creation`` step done: the step (in memory since the first text, not
+        stored yet) inserted ``completed`` with its text and details, and the two status-log
+        rows a separate insert and completion wrote (``in_progress`` at its creation, then
+        ``completed``); the assistant message (``message_id``, None for an empty answer); the
+        run's usage; and with ``complete`` (the values for the run's row) the run
+        ``in_progress -> completed``. One transaction. If someone else moved the run first,
+        the step and message are kept and :class:`~core.errors.IllegalTransition` is raised,
+        as a separate status change would."""
         step_now, step_values = step_change(step, StepStatus.COMPLETED, text)
-        if step.details:
-            step_values["details"] = step.details
+        step_log = [(step.status, step.created_at), (StepStatus.COMPLETED, step_now)]
         run_values = {**(complete or {}), "usage": usage}
         run_now = run_change(run, RunStatus.COMPLETED, run_values) if complete is not None else None
         message = Message(
@@ -290,7 +301,7 @@ class TurnsRepo:
         )
 
         def work(conn: sa.Connection) -> Exception | None:
-            write_step_status(conn, step, StepStatus.COMPLETED, step_values, step_now)
+            insert_step(conn, step, step_values, step_log)
             if message_id is not None:
                 message.seq = _insert_message(conn, message)
             if run_now is None:
