@@ -3,7 +3,8 @@
 The engine writes where crash recovery needs it -- the run started, the calls recorded, each
 tool output, the answer stored (its ``message_creation`` step is inserted with it, not at
 the first text) -- and reads what a model request is built from in one go: the
-thread, its files and the history window (never every run of the thread). What the engine
+thread, its files and the history window (never every run of the thread) -- for a run's first
+request in the transaction that starts it (:meth:`TurnsRepo.start_run`). What the engine
 already holds in memory (the run, its steps and calls) is written, not read back.
 
 Status changes go through the same checked pieces as :meth:`RunsRepo.set_run_status` and
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -78,6 +79,15 @@ class TurnContext:
     thread: Thread
     files: list[FileRef] = field(default_factory=list)
     history: History | None = None
+
+
+class Started(NamedTuple):
+    """What :meth:`TurnsRepo.start_run` did: the run that waits for approval (nothing
+    written), or the run created; with it, when asked, what its first request reads."""
+
+    waiting: Run | None
+    run: Run | None
+    context: TurnContext | None = None
 
 
 # Prepared once (see core.store.runs): the hot path's statements with bound parameters.
@@ -153,36 +163,47 @@ class TurnsRepo:
         return self._history_steps
 
     async def start_run(
-        self, run: Run, *, expires_at: datetime | None, stop_at_waiting: bool = False
-    ) -> tuple[Run | None, Run | None]:
+        self,
+        run: Run,
+        *,
+        expires_at: datetime | None,
+        stop_at_waiting: bool = False,
+        window: int | None = None,
+    ) -> Started:
         """Create ``run`` answering the thread's unanswered user messages and, with
         ``expires_at``, move it ``queued -> in_progress``: one transaction.
 
-        Returns ``(waiting, run)``: with ``stop_at_waiting``, a run of the thread that waits for
+        Returns :class:`Started`: with ``stop_at_waiting``, a run of the thread that waits for
         approval is returned as ``waiting`` and nothing is written; ``run`` is None when every
-        user message is answered already. ``run.upto_seq`` is set here."""
+        user message is answered already. ``run.upto_seq`` is set here. With ``window`` (and
+        ``expires_at``), the same transaction also reads what the run's first model request
+        is built from -- :meth:`turn_context` with that window -- as ``context``."""
         started: dict[str, Any] = {"expires_at": expires_at}
 
-        def work(conn: sa.Connection) -> tuple[Run | None, Run | None]:
+        def work(conn: sa.Connection) -> Started:
             thread = {"w_thread": run.thread_id}
             if stop_at_waiting:
                 row = conn.execute(_LAST_ACTIVE, thread).first()
                 if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
-                    return RunsRepo._run(row), None
+                    return Started(RunsRepo._run(row), None)
             upto = conn.execute(_UNANSWERED, thread).scalar()
             if upto is None:
-                return None, None
+                return Started(None, None)
             run.upto_seq = upto
             if expires_at is None:
                 _insert_run(conn, run, [])
-                return None, run
+                return Started(None, run)
             # Created and moved queued -> in_progress at once: the row is written as the move
             # leaves it (nobody can see it in between), and both log rows as before.
             now = run_change(run, RunStatus.IN_PROGRESS, started)
             queued = run.status
             run_applied(run, RunStatus.IN_PROGRESS, started)
             _insert_run(conn, run, [(queued, run.created_at), (run.status, now)])
-            return None, run
+            if window is None:
+                return Started(None, run)
+            ctx = _read_context(conn, run.thread_id)
+            ctx.history = _history(conn, run, window, self._steps_cache())
+            return Started(None, run, ctx)
 
         try:
             return await self.db.write(work)

@@ -116,3 +116,81 @@ async def test_an_answer_the_store_refused_is_not_kept_in_memory(settings, store
     assert events[-1].status == RunStatus.FAILED
     assert run.steps == []  # as the store holds it
     assert (await store.get_run(run.id)).steps == []
+
+
+class _Counted:
+    """Counts the store's transactions (``db.read`` / ``db.write``) from now on."""
+
+    def __init__(self, store: Store) -> None:
+        self.reads = self.writes = 0
+        db = store.db
+        read, write = db.read, db.write
+
+        def counted_read(work: Any) -> Any:
+            self.reads += 1
+            return read(work)
+
+        def counted_write(work: Any) -> Any:
+            self.writes += 1
+            return write(work)
+
+        db.read, db.write = counted_read, counted_write  # type: ignore[method-assign]
+
+
+async def _second_turn(h: Harness, key: str, *, started: bool) -> tuple[Any, _Counted]:
+    """On thread ``key``: one answered exchange, then a second message run to the end,
+    its run created by ``Engine.start_run`` (``started``) or ``create_run`` (queued)."""
+    await h.send("first question", key=key)
+    thread = await h.thread(key)
+    await h.store.add_message(thread.id, "user", "second question")
+    if started:
+        _, run = await h.engine.start_run(thread)
+    else:
+        run = await h.engine.create_run(thread)
+    assert run is not None
+    counted = _Counted(h.store)
+    events = await h.collect(h.engine.execute(run, thread, "en"))
+    assert events[-1].status == RunStatus.COMPLETED
+    return run, counted
+
+
+async def test_a_started_run_reads_nothing_for_its_first_request(settings, any_store) -> None:
+    model = ScriptedModel([text("first answer"), text("second answer")] * 2)
+    h = Harness(settings, any_store, model)
+    _, started = await _second_turn(h, "test:started", started=True)
+    # The answer is the one write; thread, files and history came with start_run.
+    assert (started.reads, started.writes) == (0, 1)
+    _, queued = await _second_turn(h, "test:queued", started=False)
+    assert (queued.reads, queued.writes) == (1, 2)  # queued -> in_progress, then the answer
+    # The same request either way: what start_run read is what the first turn would read.
+    first, second = model.requests[1], model.requests[3]
+    assert first.items == second.items and len(first.items) == 3
+    assert first.instructions == second.instructions
+
+
+async def test_a_started_run_with_tool_calls_reads_after_its_writes(settings, any_store) -> None:
+    from core.models.scripted import call
+
+    model = ScriptedModel([[call("echo", {"text": "x"}, "c1")], text("echoed")])
+    h = Harness(settings, any_store, model)
+    thread = await h.thread()
+    await any_store.add_message(thread.id, "user", "echo x")
+    _, run = await h.engine.start_run(thread)
+    assert run is not None
+    counted = _Counted(any_store)
+    events = await h.collect(h.engine.execute(run, thread, "en"))
+    assert events[-1].status == RunStatus.COMPLETED
+    assert h.echo.calls == [("c1", "x")]
+    # Calls recorded, output stored, answer: three writes (each reads what comes next).
+    assert (counted.reads, counted.writes) == (0, 3)
+    assert not h.engine._started  # handed to the run, not kept
+
+
+async def test_count_turn_figures(tmp_path) -> None:
+    """bench/count_turn.py's figures on SQLite (counted, never timed)."""
+    from bench.count_turn import count
+
+    result = await count(None, tmp_path, show=False)
+    new, long = result["new conversation"], result["turn 30 of one"]
+    assert (new["transactions"], long["transactions"]) == (7, 6)
+    assert (new["db.read"], long["db.read"]) == (1, 1)
