@@ -10,19 +10,22 @@ tool calls it asked for; its outcome is a :data:`core.turn.NextStep` --
    budget + this run's tool calls so far); everything it is built from is written before the
    next model call, so a resumed run continues exactly where it stopped.
 2. Stream the model. Text deltas go out as :class:`TextDelta` events and into a
-   ``message_creation`` step; function calls are collected.
-3. No calls: the step completes, the assistant message is stored -> ``Completed``: the run is
-   ``completed``. Calls (:mod:`core.tool_calls`): a ``tool_calls`` step records them *before*
-   anything runs. Calls that need approval -> ``AwaitingApproval``: the run is
-   ``requires_action`` and the stream ends; the others run -- once: a call with a recorded
-   output is never executed again -- and their outputs are stored -> ``RunAgain``: back to 2.
+   ``message_creation`` step, made in memory at the first text; function calls are collected.
+3. The step is stored with the whole text, completed, with the assistant message (or, if the
+   stream breaks off, with the text so far). No calls -> ``Completed``: the run is
+   ``completed`` in the same write. Calls (:mod:`core.tool_calls`): a ``tool_calls`` step
+   records them *before* anything runs. Calls that need approval -> ``AwaitingApproval``: the
+   run is ``requires_action`` and the stream ends; the others run -- once: a call with a
+   recorded output is never executed again -- and their outputs are stored -> ``RunAgain``:
+   back to 2.
 4. Past ``max_turns`` the run ``failed`` (``max_turns_exceeded``); model errors fail it with
    ``last_error``; a cancel moves it ``cancelling -> cancelled`` and closes the model stream.
 
 Every status change is checked against the transition table and persisted with its timestamp
 and a status-log row (:meth:`core.store.Store.set_run_status`, or one of the combined writes of
 :mod:`core.store.turns`). Issue 12: a turn writes where crash recovery needs it -- run started,
-calls recorded, each output, the answer with the run's completion -- each one transaction.
+calls recorded, each output, the answer (its step included) with the run's completion -- each
+one transaction.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from core.models.base import (
 from core.prompt import Prompt
 from core.run_timeout import check_deadline, deadline_after
 from core.store import Store
+from core.store.turns import TurnContext
 from core.thinking import TurnReasoning
 from core.tool_calls import ToolCalls
 from core.tools.base import ToolRegistry
@@ -109,8 +113,9 @@ class Engine:
         self.tools = tools
         self.assistant = assistant
         self._cancel: dict[str, asyncio.Event] = {}
-        # Runs start_run created in_progress: execute still announces the status change.
-        self._started: set[str] = set()
+        # Runs start_run created in_progress: execute still announces the status change, and
+        # the first request uses what start_run's transaction read for it (issue 12).
+        self._started: dict[str, TurnContext | None] = {}
         # Runs that broke while the store refused writes: failed once it is writable again.
         self.unsettled: dict[str, dict[str, str]] = {}
         self.keep_interrupted = False  # set by core.service; see execute
@@ -145,8 +150,7 @@ class Engine:
 
     async def create_run(self, thread: Thread) -> Run | None:
         """A queued run answering every user message not yet answered; None if there are none."""
-        _, run = await self.store.start_run(self._new_run(thread), expires_at=None)
-        return run
+        return (await self.store.start_run(self._new_run(thread), expires_at=None)).run
 
     async def start_run(
         self, thread: Thread, *, check_waiting: bool = True
@@ -154,13 +158,17 @@ class Engine:
         """``(waiting, run)``: a run of ``thread`` that waits for approval (nothing created;
         unless ``check_waiting`` is False), or
         a new run answering every unanswered user message, already ``in_progress`` -- created
-        and started in one transaction (issue 12); None if there is nothing to answer."""
+        and started in one transaction (issue 12), which also reads the thread, its files and
+        the history window for the run's first request; None if there is nothing to answer."""
         expires = utcnow() + timedelta(seconds=self.settings.run_expires_seconds)
-        waiting, run = await self.store.start_run(
-            self._new_run(thread), expires_at=expires, stop_at_waiting=check_waiting
+        waiting, run, context = await self.store.start_run(
+            self._new_run(thread),
+            expires_at=expires,
+            stop_at_waiting=check_waiting,
+            window=self.settings.history_max_messages,
         )
         if run is not None:
-            self._started.add(run.id)  # execute announces in_progress
+            self._started[run.id] = context  # execute announces in_progress and uses it
         return waiting, run
 
     def _new_run(self, thread: Thread) -> Run:
@@ -209,7 +217,7 @@ class Engine:
             )
             yield StatusChanged(run.id, run.status)
         elif run.id in self._started:
-            self._started.discard(run.id)
+            state.memo.start(self._started.pop(run.id))
             yield StatusChanged(run.id, run.status)
         # Calls a crash or an approval left open are finished before the model is asked again.
         steps: AsyncIterator[Event | NextStep] = self.calls.finish_open(state)

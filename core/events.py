@@ -15,8 +15,14 @@ from core.domain import RunStatus
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    """A piece of the assistant's answer. ``step_id`` and ``step_created_at`` name the
+    ``message_creation`` step it streams into, which is stored only with the whole answer
+    (issue 12): a stream that announces steps (the Assistants API's) takes them from here."""
+
     run_id: str
     text: str
+    step_id: str = ""
+    step_created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ Everything a request is built from is in the store before the model is called (t
 as the engine holds it is what it wrote), so a run resumed after approval or after a crash
 continues exactly where it stopped. Issue 12: one read per request -- the thread, its files and
 the history window (never every run of the thread) -- and a run's later turns reuse the window
-(:class:`PromptMemo`).
+(:class:`PromptMemo`). A run from :meth:`core.engine.Engine.start_run` reads nothing for its
+first request: the transaction that started it read all of it; the later turns take the thread
+and files from the write before them (a tool's output).
 
 Issue 13: the current run's reasoning is passed back (:mod:`core.thinking`), images of the
 current run's messages go along when the model may see them (:mod:`core.vision`), and with
@@ -102,9 +104,15 @@ class PromptMemo:
 
     history: History | None = None
     earlier: _Earlier | None = None  # the history's exchanges before the run, once built
-    # The thread and its files as the run's last write read them (with a tool's output):
-    # the next request or call uses them instead of reading again; consumed once.
+    # The thread and its files as the run's last write read them (with a tool's output, or
+    # start_run's): the next request or call uses them instead of reading again; used once.
     fresh: TurnContext | None = None
+
+    def start(self, context: TurnContext | None) -> None:
+        """What the transaction that started the run read for its first request (thread,
+        files and history window; :meth:`core.store.Store.start_run`), if it did."""
+        if context is not None and context.history is not None:
+            self.history, self.fresh = context.history, context
 
 
 @dataclass(slots=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.domain import Run, RunStep, StepType, Thread
+from core.domain import Run, RunStep, StepType, Thread, new_id
+from core.errors import IllegalTransition
 from core.events import Event, TextDelta, Thinking
 from core.i18n import t
 from core.models.base import (
@@ -187,9 +188,9 @@ async def stream_turn(
                         yield Thinking(run.id)
                 case ModelTextDelta(text=delta):
                     if message_step is None:
-                        message_step = await store.add_step(run, StepType.MESSAGE_CREATION)
+                        message_step = _message_step(run)
                     parts.append(delta)
-                    yield TextDelta(run.id, delta)
+                    yield _delta(message_step, delta)
                 case ModelToolCall():
                     calls.append(mevent)
                 case ModelDone(usage=usage, incomplete=incomplete):
@@ -197,18 +198,18 @@ async def stream_turn(
                         state.incomplete = incomplete
                         note = t("answer_cut", state.lang)
                         if message_step is None:
-                            message_step = await store.add_step(run, StepType.MESSAGE_CREATION)
+                            message_step = _message_step(run)
                         parts.append(note)
-                        yield TextDelta(run.id, note)
+                        yield _delta(message_step, note)
                     # Kept in memory: stored with the turn's next write.
                     run.usage = {
                         "input_tokens": run.usage.get("input_tokens", 0) + usage.input_tokens,
                         "output_tokens": run.usage.get("output_tokens", 0) + usage.output_tokens,
                     }
     except BaseException:
-        # Partial text is kept on the step when the stream broke off.
-        if message_step is not None and parts:
-            await store.set_step_text(message_step, "".join(parts))
+        # Partial text is kept on the step when the stream broke off: stored now, with it.
+        if message_step is not None:
+            await _stored(run, message_step, store.keep_partial(message_step, "".join(parts)))
         raise
     if message_step is None:
         return
@@ -216,7 +217,7 @@ async def stream_turn(
     if details := thought.details():
         message_step.details = details
     # No calls: the run is answered, and completes in the same transaction.
-    await store.finish_message(
+    finish = store.finish_message(
         run,
         message_step,
         text,
@@ -224,5 +225,34 @@ async def stream_turn(
         usage=run.usage,
         complete=None if calls else completion(state),
     )
+    await _stored(run, message_step, finish)
     if text.strip():
         state.text.append(text)
+
+
+def _message_step(run: Run) -> RunStep:
+    """The turn's ``message_creation`` step, made at its first text: in memory only, and
+    stored with the answer (:meth:`core.store.Store.finish_message`) or, if the stream breaks
+    off, with the text so far (:meth:`core.store.Store.keep_partial`) -- one write per answer
+    instead of two (issue 12). A crash in between leaves no step: the resumed run asks the
+    model again, as it does after a half-written step (:func:`core.lifecycle.prepare_resume`)."""
+    step = RunStep(id=new_id("step"), run_id=run.id, type=StepType.MESSAGE_CREATION)
+    run.steps.append(step)
+    return step
+
+
+def _delta(step: RunStep, text: str) -> TextDelta:
+    # The step goes along: a stream can announce it before it is stored (Assistants API).
+    return TextDelta(step.run_id, text, step_id=step.id, step_created_at=step.created_at)
+
+
+async def _stored(run: Run, step: RunStep, write: Awaitable[None]) -> None:
+    """``write`` stores ``step``; if it fails, the step is dropped from ``run`` as well (the
+    run in memory holds what the store holds). A raced completion stored it all the same."""
+    try:
+        await write
+    except IllegalTransition:
+        raise
+    except BaseException:
+        run.steps.remove(step)
+        raise

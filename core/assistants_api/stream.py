@@ -4,7 +4,8 @@ The engine yields tallybot's own events (:mod:`core.events`); :class:`Translator
 into the API's: ``thread.run.<status>`` with the run object on every status change,
 ``thread.run.step.created|in_progress|delta|completed|...`` as steps appear, get their tool
 calls and finish (read back from the store, so the step objects are exactly what
-``steps.list`` returns),
+``steps.list`` returns; a message's step, stored only with its answer, is announced from the
+first text delta, which names it),
 ``thread.message.created|in_progress|delta|completed`` around streamed text, and ``done``.
 
 A message's id comes from its step (:func:`core.engine.step_message_id`), so the created and
@@ -17,7 +18,7 @@ from typing import Any
 
 from core.assistants_api.shapes import run_out, step_out, ts
 from core.assistants_api.views import Caller, Views, step_message_ids
-from core.domain import RunStatus, StepStatus, StepType, utcnow
+from core.domain import RunStatus, RunStep, StepStatus, StepType, utcnow
 from core.engine import step_message_id
 from core.events import Event, StatusChanged, TextDelta
 
@@ -58,7 +59,7 @@ class Translator:
         out: list[ApiEvent] = []
         if isinstance(event, TextDelta):
             if self._message is None:
-                out += await self.sync_steps()
+                out += await self.sync_steps(opening=event)
                 out += self._open_message(step_message_id(self._message_step))
             self._text.append(event.text)
             out.append(("thread.message.delta", self._delta(event.text)))
@@ -73,12 +74,21 @@ class Translator:
         """Whatever is still open when the engine's stream ends, then ``done``."""
         return [*await self.close_message(), *await self.sync_steps(), DONE]
 
-    async def sync_steps(self) -> list[ApiEvent]:
-        """Step events for steps that appeared or changed status since the last look."""
+    async def sync_steps(self, opening: TextDelta | None = None) -> list[ApiEvent]:
+        """Step events for steps that appeared or changed status since the last look.
+
+        ``opening``: the first text of a message, whose ``message_creation`` step is not
+        stored before the answer is (issue 12); the event names it, and it is announced as
+        the store will hold it (``in_progress``, no message yet)."""
         run, obj = await self.views.run(self.caller, self.thread_id, self.run_id)
         ids = step_message_ids(run, await self.views.store.list_messages(self.thread_id))
+        steps = run.steps
+        if opening is not None and opening.step_id and opening.step_id not in {s.id for s in steps}:
+            live = RunStep(id=opening.step_id, run_id=run.id, type=StepType.MESSAGE_CREATION)
+            live.created_at = opening.step_created_at or live.created_at
+            steps = [*steps, live]
         out: list[ApiEvent] = []
-        for step in run.steps:
+        for step in steps:
             if step.type == StepType.MESSAGE_CREATION:
                 self._message_step = step.id  # the newest: the one text streams into
             data = step_out(step, run, obj.data, self.caller.version, ids.get(step.id))

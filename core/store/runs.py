@@ -226,10 +226,6 @@ class RunsRepo:
         await self.db.write(lambda conn: write_step_status(conn, step, new, values, now))
         step_applied(step, new, now, text)
 
-    async def set_step_text(self, step: RunStep, text: str) -> None:
-        await self.db.write(lambda conn: conn.execute(_STEP_SET, {"w_id": step.id, "text": text}))
-        step.text = text
-
     async def set_step_details(self, step: RunStep, details: dict[str, Any]) -> None:
         """Replace a step's details (its reasoning); issue 13."""
         await self.db.write(
@@ -380,8 +376,16 @@ def step_applied(step: RunStep, new: StepStatus, now: datetime, text: str | None
         step.text = text
 
 
-def insert_step(conn: sa.Connection, step: RunStep) -> None:
-    """A new step (numbered after its run's others in the same statement) and its log row."""
+def insert_step(
+    conn: sa.Connection,
+    step: RunStep,
+    values: dict[str, Any] | None = None,
+    log: list[tuple[StepStatus, datetime]] | None = None,
+) -> None:
+    """A new step (numbered after its run's others in the same statement) and its log rows.
+
+    By default the row is ``step`` as it is now, with one log row of its status; ``values``
+    (columns) and ``log`` (status, time) write it as later changes would have left it."""
     row: dict[str, Any] = {
         "w_run": step.run_id,
         "id": step.id,
@@ -393,13 +397,10 @@ def insert_step(conn: sa.Connection, step: RunStep) -> None:
     }
     if step.details:
         row["details"] = step.details
+    row.update(values or {})
     conn.execute(_STEP_INSERT, row)
-    conn.execute(
-        _LOG,
-        {
-            "run_id": step.run_id,
-            "step_id": step.id,
-            "status": step.status.value,
-            "at": step.created_at,
-        },
-    )
+    rows = [
+        {"run_id": step.run_id, "step_id": step.id, "status": s.value, "at": at}
+        for s, at in (log or [(step.status, step.created_at)])
+    ]
+    conn.execute(_LOG, rows[0] if len(rows) == 1 else rows)

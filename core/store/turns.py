@@ -1,8 +1,10 @@
 """One turn's writes and reads, each one transaction (issue 12).
 
 The engine writes where crash recovery needs it -- the run started, the calls recorded, each
-tool output, the answer stored -- and reads what a model request is built from in one go: the
-thread, its files and the history window (never every run of the thread). What the engine
+tool output, the answer stored (its ``message_creation`` step is inserted with it, not at
+the first text) -- and reads what a model request is built from in one go: the
+thread, its files and the history window (never every run of the thread) -- for a run's first
+request in the transaction that starts it (:meth:`TurnsRepo.start_run`). What the engine
 already holds in memory (the run, its steps and calls) is written, not read back.
 
 Status changes go through the same checked pieces as :meth:`RunsRepo.set_run_status` and
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -77,6 +79,15 @@ class TurnContext:
     thread: Thread
     files: list[FileRef] = field(default_factory=list)
     history: History | None = None
+
+
+class Started(NamedTuple):
+    """What :meth:`TurnsRepo.start_run` did: the run that waits for approval (nothing
+    written), or the run created; with it, when asked, what its first request reads."""
+
+    waiting: Run | None
+    run: Run | None
+    context: TurnContext | None = None
 
 
 # Prepared once (see core.store.runs): the hot path's statements with bound parameters.
@@ -152,36 +163,47 @@ class TurnsRepo:
         return self._history_steps
 
     async def start_run(
-        self, run: Run, *, expires_at: datetime | None, stop_at_waiting: bool = False
-    ) -> tuple[Run | None, Run | None]:
+        self,
+        run: Run,
+        *,
+        expires_at: datetime | None,
+        stop_at_waiting: bool = False,
+        window: int | None = None,
+    ) -> Started:
         """Create ``run`` answering the thread's unanswered user messages and, with
         ``expires_at``, move it ``queued -> in_progress``: one transaction.
 
-        Returns ``(waiting, run)``: with ``stop_at_waiting``, a run of the thread that waits for
+        Returns :class:`Started`: with ``stop_at_waiting``, a run of the thread that waits for
         approval is returned as ``waiting`` and nothing is written; ``run`` is None when every
-        user message is answered already. ``run.upto_seq`` is set here."""
+        user message is answered already. ``run.upto_seq`` is set here. With ``window`` (and
+        ``expires_at``), the same transaction also reads what the run's first model request
+        is built from -- :meth:`turn_context` with that window -- as ``context``."""
         started: dict[str, Any] = {"expires_at": expires_at}
 
-        def work(conn: sa.Connection) -> tuple[Run | None, Run | None]:
+        def work(conn: sa.Connection) -> Started:
             thread = {"w_thread": run.thread_id}
             if stop_at_waiting:
                 row = conn.execute(_LAST_ACTIVE, thread).first()
                 if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
-                    return RunsRepo._run(row), None
+                    return Started(RunsRepo._run(row), None)
             upto = conn.execute(_UNANSWERED, thread).scalar()
             if upto is None:
-                return None, None
+                return Started(None, None)
             run.upto_seq = upto
             if expires_at is None:
                 _insert_run(conn, run, [])
-                return None, run
+                return Started(None, run)
             # Created and moved queued -> in_progress at once: the row is written as the move
             # leaves it (nobody can see it in between), and both log rows as before.
             now = run_change(run, RunStatus.IN_PROGRESS, started)
             queued = run.status
             run_applied(run, RunStatus.IN_PROGRESS, started)
             _insert_run(conn, run, [(queued, run.created_at), (run.status, now)])
-            return None, run
+            if window is None:
+                return Started(None, run)
+            ctx = _read_context(conn, run.thread_id)
+            ctx.history = _history(conn, run, window, self._steps_cache())
+            return Started(None, run, ctx)
 
         try:
             return await self.db.write(work)
@@ -265,6 +287,14 @@ class TurnsRepo:
             step_applied(complete, StepStatus.COMPLETED, done[0], None)
         return ctx
 
+    async def keep_partial(self, step: RunStep, text: str) -> None:
+        """A ``message_creation`` step (in memory, not stored yet) whose stream broke off
+        after ``text``: inserted ``in_progress`` with that text, as its insert at the first
+        text and a text update left it; the failure, cancel or recovery that follows moves
+        it on. One transaction."""
+        await self.db.write(lambda conn: insert_step(conn, step, {"text": text}))
+        step.text = text
+
     async def finish_message(
         self,
         run: Run,
@@ -275,14 +305,16 @@ class TurnsRepo:
         usage: dict[str, int],
         complete: dict[str, Any] | None = None,
     ) -> None:
-        """A ``message_creation`` step done: its text and details, ``completed``; the assistant
-        message (``message_id``, None for an empty answer); the run's usage; and with
-        ``complete`` (the values for the run's row) the run ``in_progress -> completed``. One
-        transaction. If someone else moved the run first, the step and message are kept and
-        :class:`~core.errors.IllegalTransition` is raised, as a separate status change would."""
+        """A ``message_creation`` step done: the step (in memory since the first text, not
+        stored yet) inserted ``completed`` with its text and details, and the two status-log
+        rows a separate insert and completion wrote (``in_progress`` at its creation, then
+        ``completed``); the assistant message (``message_id``, None for an empty answer); the
+        run's usage; and with ``complete`` (the values for the run's row) the run
+        ``in_progress -> completed``. One transaction. If someone else moved the run first,
+        the step and message are kept and :class:`~core.errors.IllegalTransition` is raised,
+        as a separate status change would."""
         step_now, step_values = step_change(step, StepStatus.COMPLETED, text)
-        if step.details:
-            step_values["details"] = step.details
+        step_log = [(step.status, step.created_at), (StepStatus.COMPLETED, step_now)]
         run_values = {**(complete or {}), "usage": usage}
         run_now = run_change(run, RunStatus.COMPLETED, run_values) if complete is not None else None
         message = Message(
@@ -290,7 +322,7 @@ class TurnsRepo:
         )
 
         def work(conn: sa.Connection) -> Exception | None:
-            write_step_status(conn, step, StepStatus.COMPLETED, step_values, step_now)
+            insert_step(conn, step, step_values, step_log)
             if message_id is not None:
                 message.seq = _insert_message(conn, message)
             if run_now is None:

@@ -38,7 +38,8 @@ async def test_a_store_error_inside_a_run_fails_it_cleanly(
     bot: Tallybot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bot.engine.model.add(text("never stored"))  # type: ignore[union-attr]
-    monkeypatch.setattr(bot.store, "add_step", disk_full)
+    # The answer (its step, message and the run's completion) is the run's first write.
+    monkeypatch.setattr(bot.store, "finish_message", disk_full)
     events = [e async for e in bot.handle("console:shop", "how did we do?")]
     [finished] = [e for e in events if isinstance(e, RunFinished)]
     assert finished.status == RunStatus.FAILED
@@ -53,7 +54,7 @@ async def test_a_run_is_failed_once_the_store_is_writable_again(
 ) -> None:
     bot.engine.model.add(text("never stored"))  # type: ignore[union-attr]
     with monkeypatch.context() as m:
-        m.setattr(bot.store, "add_step", disk_full)
+        m.setattr(bot.store, "finish_message", disk_full)
         m.setattr(bot.store, "set_step_status", disk_full)
         real = bot.store.set_run_status
 
