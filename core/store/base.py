@@ -10,13 +10,16 @@ depends on the backend:
   thread for every cursor call), and every transaction of the process runs on that one thread,
   so they never wait on each other's locks. Writes open with ``BEGIN IMMEDIATE``: the write lock
   is taken up front, so a transaction that read first never fails to upgrade when another
-  process (the CLI, a second bot) wrote in between.
+  process (the CLI, a second bot) wrote in between. Writes that queue up while the worker is
+  busy share one transaction, each in its own savepoint (group commit, see
+  :class:`SqliteDatabase`).
 - PostgreSQL: on the async engine (asyncpg) through ``run_sync``: no thread at all, one round
   trip per statement. No ``pool_pre_ping`` (a round trip per checkout); a connection found dead
   is invalidated and the transaction is tried once more on a fresh one
   (:func:`core.store.db.create_engine` recycles connections after five minutes).
 
-The async engine stays available as ``Store.engine`` for migrations, health checks and tests.
+The async engine stays available as ``Store.engine`` for migrations, health checks and tests;
+on SQLite it is made only when asked for.
 """
 
 from __future__ import annotations
