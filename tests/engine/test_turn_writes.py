@@ -44,16 +44,22 @@ async def test_an_answer_stores_its_step_once_with_both_log_rows(settings, any_s
     assert {(e.step_id, e.step_created_at) for e in deltas} == {(step.id, step.created_at)}
 
 
-async def test_while_text_streams_the_step_is_in_memory_only(settings, any_store) -> None:
+async def _paused(settings, store, first: str, then: str):  # type: ignore[no-untyped-def]
+    """A run whose model streamed ``first`` and waits (``pause.event``) before ``then``."""
     pause = Pause()
-    model = ScriptedModel([[ModelTextDelta("Half "), pause, ModelTextDelta("done.")]])
-    h = Harness(settings, any_store, model)
+    model = ScriptedModel([[ModelTextDelta(first), pause, ModelTextDelta(then)]])
+    h = Harness(settings, store, model)
     thread = await h.thread()
-    await any_store.add_message(thread.id, "user", "q")
+    await store.add_message(thread.id, "user", "a question")
     run = await h.engine.create_run(thread)
     assert run is not None
     task = asyncio.create_task(h.collect(h.engine.execute(run, thread, "en")))
     await pause.reached.wait()
+    return h, run, task, pause
+
+
+async def test_while_text_streams_the_step_is_in_memory_only(settings, any_store) -> None:
+    h, run, task, pause = await _paused(settings, any_store, "Half ", "done.")
     assert (await any_store.get_run(run.id)).steps == []  # nothing written for the text yet
     [live] = run.steps
     pause.event.set()
@@ -76,15 +82,7 @@ async def test_a_broken_stream_stores_the_step_with_its_partial_text(settings, a
 
 
 async def test_a_cancel_mid_stream_keeps_the_partial_text(settings, any_store) -> None:
-    pause = Pause()
-    model = ScriptedModel([[ModelTextDelta("thinking…"), pause, ModelTextDelta("never")]])
-    h = Harness(settings, any_store, model)
-    thread = await h.thread()
-    await any_store.add_message(thread.id, "user", "long question")
-    run = await h.engine.create_run(thread)
-    assert run is not None
-    task = asyncio.create_task(h.collect(h.engine.execute(run, thread, "en")))
-    await pause.reached.wait()
+    h, run, task, _pause = await _paused(settings, any_store, "thinking…", "never")
     assert await h.engine.cancel(await any_store.get_run(run.id))
     await asyncio.wait_for(task, 10)
     [step] = (await any_store.get_run(run.id)).steps
