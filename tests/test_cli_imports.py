@@ -79,3 +79,11 @@ def test_bill_from_a_file_may_read_it_with_pandas_but_calls_no_model(tmp_path: P
     csv = ROOT / "examples" / "flower_sales.csv"
     loaded = _loaded(tmp_path, "chat", "--file", str(csv), "--message", "/bill", model=True)
     assert loaded & SERVING == set()
+
+
+def test_a_migrated_sqlite_store_opens_without_alembic_or_aiosqlite(tmp_path: Path) -> None:
+    """The first command migrates the new database (Alembic, on the async engine); later
+    ones see it at HEAD on the worker's own sync connection and load neither."""
+    assert {"alembic", "aiosqlite"} <= _loaded(tmp_path, "bills", "list")
+    for argv in (("bills", "list"), ("chat", "--message", "/help")):
+        assert _loaded(tmp_path, *argv) & {"alembic", "aiosqlite"} == set(), argv
