@@ -14,6 +14,31 @@ from core.errors import AlreadyHandled, NotFound
 from core.store.base import Database
 from core.store.tables import messages, processed_events, threads
 
+# Prepared once (issue 12): the statements of every message, with bound parameters, so
+# SQLAlchemy finds them in its compiled cache without building a cache key per call.
+_BY_KEY = sa.select(threads).where(threads.c.key == sa.bindparam("w_key"))
+_INSERT_THREAD = threads.insert()
+_INSERT_MESSAGE = messages.insert()
+
+
+def insert_message(conn: sa.Connection, msg: Message) -> int:
+    """Store ``msg``; returns its ``seq`` (the thread's message order)."""
+    result = conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "id": msg.id,
+            "thread_id": msg.thread_id,
+            "role": msg.role,
+            "text": msg.text,
+            "run_id": msg.run_id,
+            "file_ids": msg.file_ids,
+            "created_at": msg.created_at,
+        },
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
 
 class ThreadsRepo:
     """Threads by id or channel key, and the ordered messages of a thread."""
@@ -49,8 +74,8 @@ class ThreadsRepo:
     # --- threads ---------------------------------------------------------------------------
 
     async def thread_by_key(self, key: str) -> Thread | None:
-        q = sa.select(threads).where(threads.c.key == key)
-        row = await self.db.read(lambda conn: conn.execute(q).first())
+        params = {"w_key": key}
+        row = await self.db.read(lambda conn: conn.execute(_BY_KEY, params).first())
         return self._thread(row) if row else None
 
     async def get_thread(self, thread_id: str) -> Thread:
@@ -92,18 +117,18 @@ class ThreadsRepo:
         if callable(book):
             book = book(thread_id)
         thread = Thread(id=thread_id, key=key, lang=lang, title=title, book=book or place_book(key))
-        insert = threads.insert().values(
-            id=thread.id,
-            key=key,
-            lang=lang,
-            title=title,
-            book=thread.book,
-            metadata={},
-            created_at=thread.created_at,
-            updated_at=thread.created_at,
-        )
+        row: dict[str, Any] = {
+            "id": thread.id,
+            "key": key,
+            "lang": lang,
+            "title": title,
+            "book": thread.book,
+            "metadata": {},
+            "created_at": thread.created_at,
+            "updated_at": thread.created_at,
+        }
         try:
-            await self.db.write(lambda conn: conn.execute(insert))
+            await self.db.write(lambda conn: conn.execute(_INSERT_THREAD, row))
         except IntegrityError:
             found = await self.thread_by_key(key)
             if found is None:
@@ -159,20 +184,7 @@ class ThreadsRepo:
         deliveries = list(processed)
 
         def work(conn: sa.Connection) -> None:
-            result = conn.execute(
-                messages.insert().values(
-                    id=msg.id,
-                    thread_id=thread_id,
-                    role=role,
-                    text=text,
-                    run_id=run_id,
-                    file_ids=msg.file_ids,
-                    created_at=msg.created_at,
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None
-            msg.seq = key[0]
+            msg.seq = insert_message(conn, msg)
             for source, delivery in deliveries:
                 try:
                     conn.execute(

@@ -48,7 +48,7 @@ from core.store.runs import (
     write_step_status,
 )
 from core.store.tables import files, messages, runs, status_log, threads, tool_calls
-from core.store.threads import ThreadsRepo
+from core.store.threads import ThreadsRepo, insert_message
 
 # Statuses of a run that is not finished (core.engine.ACTIVE).
 _ACTIVE = [
@@ -139,7 +139,6 @@ _USER_MESSAGES = (
     .order_by(messages.c.seq)
 )
 _INSERT_RUN = runs.insert()
-_INSERT_MESSAGE = messages.insert()
 _INSERT_CALL = tool_calls.insert()
 _LOG = status_log.insert()
 
@@ -324,7 +323,7 @@ class TurnsRepo:
         def work(conn: sa.Connection) -> Exception | None:
             insert_step(conn, step, step_values, step_log)
             if message_id is not None:
-                message.seq = _insert_message(conn, message)
+                message.seq = insert_message(conn, message)
             if run_now is None:
                 conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
                 return None
@@ -372,23 +371,6 @@ def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, dateti
     )
     rows = log or [(run.status, run.created_at)]
     conn.execute(_LOG, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])
-
-
-def _insert_message(conn: sa.Connection, msg: Message) -> int:
-    result = conn.execute(
-        messages.insert().values(
-            id=msg.id,
-            thread_id=msg.thread_id,
-            role=msg.role,
-            text=msg.text,
-            run_id=msg.run_id,
-            file_ids=msg.file_ids,
-            created_at=msg.created_at,
-        )
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _history(conn: sa.Connection, run: Run, window: int, cache: StepsCache) -> History:
