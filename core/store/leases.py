@@ -19,6 +19,42 @@ from core.domain import utcnow
 from core.store.base import Database
 from core.store.tables import kv, leases, messages, processed_events, runs
 
+# Prepared once (issue 12): what every turn of `tallybot serve` runs (the thread's lease, its
+# outbox), with bound parameters, so no statement is built and keyed per call.
+_TAKE = (
+    leases.update()
+    .where(
+        leases.c.name == sa.bindparam("w_name"),
+        sa.or_(
+            leases.c.expires_at < sa.bindparam("w_now", type_=leases.c.expires_at.type),
+            leases.c.owner == sa.bindparam("w_owner"),
+        ),
+    )
+    .values(
+        owner=sa.bindparam("w_owner"),
+        replica=sa.bindparam("w_replica"),
+        expires_at=sa.bindparam("w_until", type_=leases.c.expires_at.type),
+    )
+)
+_LEASE_EXISTS = sa.select(leases.c.name).where(leases.c.name == sa.bindparam("w_name"))
+_INSERT_LEASE = leases.insert()
+_RELEASE = leases.delete().where(
+    leases.c.name == sa.bindparam("w_name"), leases.c.owner == sa.bindparam("w_owner")
+)
+_RECENT_RUNS = (
+    sa.select(runs.c.id, runs.c.created_at)
+    .where(runs.c.thread_id == sa.bindparam("w_thread"))
+    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+    .limit(sa.bindparam("w_newest", type_=sa.Integer))
+    .subquery()
+)
+_PENDING_RUNS = (
+    sa.select(_RECENT_RUNS.c.id)
+    .join(kv, kv.c.key == sa.bindparam("w_prefix", type_=sa.String) + _RECENT_RUNS.c.id)
+    .where(kv.c.value == sa.bindparam("w_value"))
+    .order_by(_RECENT_RUNS.c.created_at, _RECENT_RUNS.c.id)
+)
+
 
 class LeasesRepo:
     """Leases (take, renew, release, look up) plus unanswered-thread and run-count queries."""
@@ -30,28 +66,28 @@ class LeasesRepo:
         now = utcnow()
         until = now + timedelta(seconds=ttl)
 
+        params = {
+            "w_name": name,
+            "w_owner": owner,
+            "w_replica": replica,
+            "w_now": now,
+            "w_until": until,
+        }
+
         def take(conn: sa.Connection) -> bool | None:
             """True: taken; False: someone else's live lease; None: no row yet."""
-            taken = conn.execute(
-                leases.update()
-                .where(
-                    leases.c.name == name,
-                    sa.or_(leases.c.expires_at < now, leases.c.owner == owner),
-                )
-                .values(owner=owner, replica=replica, expires_at=until)
-            )
-            if taken.rowcount == 1:
+            if conn.execute(_TAKE, params).rowcount == 1:
                 return True
-            exists = conn.execute(sa.select(leases.c.name).where(leases.c.name == name)).first()
+            exists = conn.execute(_LEASE_EXISTS, params).first()
             return False if exists is not None else None
 
         taken = await self.db.write(take)
         if taken is not None:
             return taken
-        insert = leases.insert().values(name=name, owner=owner, replica=replica, expires_at=until)
+        row = {"name": name, "owner": owner, "replica": replica, "expires_at": until}
         try:
             # Its own transaction: on PostgreSQL a failed INSERT aborts the one it is in.
-            await self.db.write(lambda conn: conn.execute(insert))
+            await self.db.write(lambda conn: conn.execute(_INSERT_LEASE, row))
         except IntegrityError:
             return False  # another process inserted it first
         return True
@@ -71,8 +107,8 @@ class LeasesRepo:
 
     async def release_lease(self, name: str, owner: str) -> None:
         """Give ``name`` up, if ``owner`` still holds it."""
-        delete = leases.delete().where(leases.c.name == name, leases.c.owner == owner)
-        await self.db.write(lambda conn: conn.execute(delete))
+        params = {"w_name": name, "w_owner": owner}
+        await self.db.write(lambda conn: conn.execute(_RELEASE, params))
 
     async def release_replica(self, replica: str) -> None:
         """Give up every lease of ``replica`` (clean shutdown)."""
@@ -151,17 +187,5 @@ class LeasesRepo:
     ) -> list[str]:
         """Of the thread's ``newest`` runs, the ids whose key ``prefix + id`` holds ``value``,
         oldest first (the serve outbox of one thread: a bounded read at any length)."""
-        recent = (
-            sa.select(runs.c.id, runs.c.created_at)
-            .where(runs.c.thread_id == thread_id)
-            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-            .limit(newest)
-            .subquery()
-        )
-        q = (
-            sa.select(recent.c.id)
-            .join(kv, kv.c.key == sa.literal(prefix) + recent.c.id)
-            .where(kv.c.value == value)
-            .order_by(recent.c.created_at, recent.c.id)
-        )
-        return await self.db.read(lambda conn: list(conn.execute(q).scalars()))
+        params = {"w_thread": thread_id, "w_prefix": prefix, "w_value": value, "w_newest": newest}
+        return await self.db.read(lambda conn: list(conn.execute(_PENDING_RUNS, params).scalars()))

@@ -9,6 +9,11 @@ from core.domain import utcnow
 from core.store.base import Database
 from core.store.tables import kv, processed_events
 
+# Prepared once (issue 12): the outbox writes twice per turn of `tallybot serve`.
+_KV_GET = sa.select(kv.c.value).where(kv.c.key == sa.bindparam("w_key"))
+_KV_SET = kv.update().where(kv.c.key == sa.bindparam("w_key"))
+_KV_INSERT = kv.insert()
+
 
 class PlatformRepo:
     """What chat adapters persist besides threads: seen deliveries and kv settings."""
@@ -25,16 +30,15 @@ class PlatformRepo:
         return True
 
     async def kv_get(self, key: str) -> str | None:
-        q = sa.select(kv.c.value).where(kv.c.key == key)
-        value: str | None = await self.db.read(lambda conn: conn.execute(q).scalar())
+        params = {"w_key": key}
+        value: str | None = await self.db.read(lambda conn: conn.execute(_KV_GET, params).scalar())
         return value
 
     async def kv_set(self, key: str, value: str) -> None:
         def work(conn: sa.Connection) -> None:
-            updated = conn.execute(
-                kv.update().where(kv.c.key == key).values(value=value, updated_at=utcnow())
-            )
+            now = utcnow()
+            updated = conn.execute(_KV_SET, {"w_key": key, "value": value, "updated_at": now})
             if updated.rowcount == 0:
-                conn.execute(kv.insert().values(key=key, value=value, updated_at=utcnow()))
+                conn.execute(_KV_INSERT, {"key": key, "value": value, "updated_at": now})
 
         await self.db.write(work)
