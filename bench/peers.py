@@ -1,7 +1,7 @@
 """One persisted turn through tallybot and through its peers, timed in the same run.
 
     python bench/peers.py                    # 3 rounds x 100 turns, then the 500-turn history
-    python bench/peers.py --turns 300 --rounds 5 --history 0 --only tallybot,agents
+    python bench/peers.py --turns 300 --rounds 5 --history 0 --only tallybot --only agents
     python bench/peers.py --profile --only "tallybot, SQLite file" --turns 200
 
 The turn (bench/turn.py): one user message -> the model double calls ``save_bill`` once -> a
@@ -193,7 +193,7 @@ async def profile(name: str, turns: int, warmup: int, top: int = 25) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    wanted = [w.strip().lower() for w in args.only.split(",")] if args.only else []
+    wanted = [w.strip().lower() for w in args.only or []]
     names = [n for n in RUNTIMES if not wanted or any(w in n.lower() for w in wanted)]
     if args.profile:
         await profile(names[0], args.turns, args.warmup)
@@ -227,7 +227,12 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100, help="timed turns per round")
     parser.add_argument("--warmup", type=int, default=10, help="untimed turns per round")
     parser.add_argument("--history", type=int, default=500, help="0 skips the history figure")
-    parser.add_argument("--only", help="comma-separated substrings of runtime names")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="a substring of the runtime names to run (case-insensitive); repeat for more "
+        "(names contain commas, so one --only is one substring)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the first runtime --only selects"
     )
