@@ -37,7 +37,8 @@ from core.models.base import (
     UserText,
 )
 from core.store import Store
-from core.store.turns import History, TurnContext
+from core.store.history import History
+from core.store.turns import TurnContext
 from core.thinking import reasoning_item
 from core.tools.base import PromptContext, ToolRegistry
 from core.vision import image_part, vision_allowed
@@ -84,7 +85,7 @@ class _Exchange:
 
 
 ExchangeKey = tuple[str, int, int]  # run id, the seq its messages start after, output limit
-EXCHANGES_CACHED = 4096  # built exchanges of finished runs kept (LRU), as STEPS_CACHED
+EXCHANGES_CACHED = 4096  # built exchanges of finished runs kept (LRU), as the store keeps runs
 
 
 class ExchangeCache:

@@ -15,7 +15,8 @@ from core.models.base import AssistantText, ModelRequest
 from core.models.scripted import ScriptedModel, call, text
 from core.prompt import ExchangeCache, Prompt
 from core.store import Store
-from core.store.turns import History, TurnContext
+from core.store.history import History
+from core.store.turns import TurnContext
 from tests.engine.helpers import SPEC, Harness
 
 
