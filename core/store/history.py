@@ -10,6 +10,7 @@ at a full window (~40 runs, ~40 messages) one new run and one new message a turn
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -83,18 +84,16 @@ def read_history(conn: sa.Connection, run: Run, window: int, cache: HistoryCache
     however long the thread. What ``cache`` holds is not read again."""
     if run.upto_seq:
         window -= 1  # the run itself takes a place in the window
-    rows = list(
-        conn.execute(
-            _WINDOW_RUNS,
-            {
-                "w_thread": run.thread_id,
-                "w_run": run.id,
-                "w_created": run.created_at,
-                "w_limit": window + 1,
-            },
-        )
-    )
-    rows.reverse()
+    listed = conn.execute(
+        _WINDOW_RUNS,
+        {
+            "w_thread": run.thread_id,
+            "w_run": run.id,
+            "w_created": run.created_at,
+            "w_limit": window + 1,
+        },
+    ).all()  # fetched at once: iterating a result fetches a row per call
+    rows = listed[::-1]  # oldest first
     after = 0
     if len(rows) > window:
         # Only the newest runs can fit the budget; older ones are not even loaded. A run
@@ -106,14 +105,16 @@ def read_history(conn: sa.Connection, run: Run, window: int, cache: HistoryCache
     return History(found, _messages(conn, run, after, cache), after)
 
 
-def _runs(conn: sa.Connection, thread_id: str, rows: list[Any], cache: HistoryCache) -> list[Run]:
+def _runs(
+    conn: sa.Connection, thread_id: str, rows: Sequence[Any], cache: HistoryCache
+) -> list[Run]:
     """The runs of ``rows`` (oldest first) with their steps: a finished one from ``cache``,
     the others read (and kept once finished: a finished run never changes again)."""
     known = [_touch(cache.runs, r.id) for r in rows]
     missing = [r.id for r, run in zip(rows, known, strict=True) if run is None]
     if not missing:
         return [run for run in known if run is not None]
-    more = {r.id: r for r in conn.execute(_RUNS_OF, {"w_runs": missing})}
+    more = {r.id: r for r in conn.execute(_RUNS_OF, {"w_runs": missing}).all()}
     steps = RunsRepo._steps_of(conn, missing)
     found = []
     for r, run in zip(rows, known, strict=True):
@@ -141,13 +142,13 @@ def _messages(conn: sa.Connection, run: Run, after: int, cache: HistoryCache) ->
         for r in conn.execute(
             _WINDOW_MESSAGES,
             {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
-        )
+        ).all()
     ]
     known = [_touch(cache.messages, key) for key in keys]
     missing = [key[0] for key, m in zip(keys, known, strict=True) if m is None]
     if not missing:
         return [m for m in known if m is not None]
-    rows = conn.execute(_MESSAGES_AT, {"w_seqs": missing})
+    rows = conn.execute(_MESSAGES_AT, {"w_seqs": missing}).all()
     read = {(m.seq, m.id): ThreadsRepo._message(m) for m in rows}
     found = []
     for key, m in zip(keys, known, strict=True):
