@@ -3,8 +3,10 @@
 Bounded however long the thread: at most ``window`` earlier runs and the user messages after
 the run just outside them. Issue 12: what it reads and never changes again is kept across
 turns (:class:`HistoryCache`) -- a finished run with its steps, a user message (never edited)
--- so a turn reads their ids, and the rows of only the runs and messages not seen before:
-at a full window (~40 runs, ~40 messages) one new run and one new message a turn, not all.
+-- so a turn builds a Run or a Message only for a row not seen before (at a full window of
+~40 runs and ~40 messages: one of each a turn, not all), and reads the steps of only the runs
+not kept. The statements are the same two listings as without the cache: on PostgreSQL a
+statement is a round trip, which costs more than the rows' processing it would save.
 """
 
 from __future__ import annotations
@@ -47,9 +49,8 @@ class HistoryCache:
     messages_limit: int = MESSAGES_CACHED
 
 
-# Only the ids and what orders them: the rest of a row is read when it is not cached.
 _WINDOW_RUNS = (
-    sa.select(runs.c.id, runs.c.status, runs.c.upto_seq)
+    sa.select(runs.c.id, runs.c.model, runs.c.status, runs.c.upto_seq, runs.c.created_at)
     .where(
         runs.c.thread_id == sa.bindparam("w_thread"),
         runs.c.upto_seq > 0,
@@ -59,11 +60,8 @@ _WINDOW_RUNS = (
     .order_by(runs.c.created_at.desc(), runs.c.id.desc())
     .limit(sa.bindparam("w_limit", type_=sa.Integer))
 )
-_RUNS_OF = sa.select(runs.c.id, runs.c.model, runs.c.created_at).where(
-    runs.c.id.in_(sa.bindparam("w_runs", expanding=True))
-)
 _WINDOW_MESSAGES = (
-    sa.select(messages.c.seq, messages.c.id)
+    sa.select(messages)
     .where(
         messages.c.thread_id == sa.bindparam("w_thread"),
         messages.c.role == "user",
@@ -72,8 +70,6 @@ _WINDOW_MESSAGES = (
     )
     .order_by(messages.c.seq)
 )
-_MESSAGES_AT = sa.select(messages).where(messages.c.seq.in_(sa.bindparam("w_seqs", expanding=True)))
-
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -109,12 +105,11 @@ def _runs(
     conn: sa.Connection, thread_id: str, rows: Sequence[Any], cache: HistoryCache
 ) -> list[Run]:
     """The runs of ``rows`` (oldest first) with their steps: a finished one from ``cache``,
-    the others read (and kept once finished: a finished run never changes again)."""
+    the others built and their steps read (kept once finished: it never changes again)."""
     known = [_touch(cache.runs, r.id) for r in rows]
     missing = [r.id for r, run in zip(rows, known, strict=True) if run is None]
     if not missing:
         return [run for run in known if run is not None]
-    more = {r.id: r for r in conn.execute(_RUNS_OF, {"w_runs": missing}).all()}
     steps = RunsRepo._steps_of(conn, missing)
     found = []
     for r, run in zip(rows, known, strict=True):
@@ -122,10 +117,10 @@ def _runs(
             run = Run(
                 id=r.id,
                 thread_id=thread_id,
-                model=more[r.id].model,
+                model=r.model,
                 status=RunStatus(r.status),
                 upto_seq=r.upto_seq,
-                created_at=more[r.id].created_at,
+                created_at=r.created_at,
                 steps=steps.get(r.id, []),
             )
             if run.status.terminal:
@@ -135,27 +130,20 @@ def _runs(
 
 
 def _messages(conn: sa.Connection, run: Run, after: int, cache: HistoryCache) -> list[Message]:
-    """The user messages after ``after`` up to ``run``'s, in order; those ``cache`` holds
-    are not read again (a message never changes)."""
-    keys = [
-        (r.seq, r.id)
-        for r in conn.execute(
-            _WINDOW_MESSAGES,
-            {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
-        ).all()
-    ]
-    known = [_touch(cache.messages, key) for key in keys]
-    missing = [key[0] for key, m in zip(keys, known, strict=True) if m is None]
-    if not missing:
-        return [m for m in known if m is not None]
-    rows = conn.execute(_MESSAGES_AT, {"w_seqs": missing}).all()
-    read = {(m.seq, m.id): ThreadsRepo._message(m) for m in rows}
+    """The user messages after ``after`` up to ``run``'s, in order; the ones ``cache`` holds
+    are not built again (a message never changes)."""
+    rows = conn.execute(
+        _WINDOW_MESSAGES,
+        {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
+    ).all()
     found = []
-    for key, m in zip(keys, known, strict=True):
-        if m is None:
-            m = read[key]
-            _keep(cache.messages, key, m, cache.messages_limit)
-        found.append(m)
+    for row in rows:
+        key = (row.seq, row.id)
+        message = _touch(cache.messages, key)
+        if message is None:
+            message = ThreadsRepo._message(row)
+            _keep(cache.messages, key, message, cache.messages_limit)
+        found.append(message)
     return found
 
 
