@@ -65,7 +65,7 @@ from core.models.base import (
     Model,
     ModelToolCall,
 )
-from core.prompt import Prompt
+from core.prompt import ExchangeCache, Prompt
 from core.run_timeout import check_deadline, deadline_after
 from core.store import Store
 from core.store.turns import TurnContext
@@ -119,6 +119,8 @@ class Engine:
         # Runs that broke while the store refused writes: failed once it is writable again.
         self.unsettled: dict[str, dict[str, str]] = {}
         self.keep_interrupted = False  # set by core.service; see execute
+        # Finished runs' history exchanges, built once for all later runs (core.prompt).
+        self.exchanges: ExchangeCache | None = ExchangeCache()
 
     def derive(self, tools: ToolRegistry, assistant: AssistantSpec) -> Engine:
         """The same engine with one run's own tools and instructions (the Assistants API).
@@ -126,6 +128,7 @@ class Engine:
         Cancel flags are shared, so a cancel through either engine reaches the run."""
         other = Engine(self.settings, self.store, self.model, tools, assistant)
         other._cancel, other._started = self._cancel, self._started
+        other.exchanges = self.exchanges
         other.keep_interrupted = self.keep_interrupted
         return other
 
@@ -144,7 +147,7 @@ class Engine:
     @property
     def prompt(self) -> Prompt:
         """The request builder, over the current assistant spec and tools."""
-        return Prompt(self.settings, self.store, self.tools, self.assistant)
+        return Prompt(self.settings, self.store, self.tools, self.assistant, self.exchanges)
 
     # --- creation ------------------------------------------------------------------------
 

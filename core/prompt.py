@@ -19,7 +19,9 @@ current run's messages go along when the model may see them (:mod:`core.vision`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 from core.assistant import AssistantSpec
@@ -35,7 +37,8 @@ from core.models.base import (
     UserText,
 )
 from core.store import Store
-from core.store.turns import History, TurnContext
+from core.store.history import History
+from core.store.turns import TurnContext
 from core.thinking import reasoning_item
 from core.tools.base import PromptContext, ToolRegistry
 from core.vision import image_part, vision_allowed
@@ -50,26 +53,72 @@ def cut(text: str, limit: int) -> str:
     return text[:limit] + f"\n…[cut {len(text) - limit} characters]"
 
 
-@dataclass
 class _Exchange:
-    """One exchange of the history: user messages, then what the assistant did about them."""
+    """One exchange of the history: user messages, then what the assistant did about them.
 
-    items: list[Item] = field(default_factory=list)
+    Immutable once built, so its sizes are counted once (tokens on first use: they touch
+    every character) and an earlier run's exchange can be shared by every later request
+    (:class:`ExchangeCache`)."""
 
-    def size(self) -> int:
-        total = 0
+    __slots__ = ("items", "size", "messages", "_tokens")
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        self.items: tuple[Item, ...] = tuple(items)
+        size = messages = 0
         for item in self.items:
             match item:
                 case UserText(text) | AssistantText(text):
-                    total += len(text)
+                    size += len(text)
+                    messages += 1
                 case FunctionCall(arguments=args):
-                    total += len(args)
+                    size += len(args)
                 case FunctionOutput(output=out):
-                    total += len(out)
-        return total
+                    size += len(out)
+        self.size = size  # characters of text, arguments and outputs
+        self.messages = messages  # user and assistant texts
+        self._tokens: int | None = None
 
-    def messages(self) -> int:
-        return sum(1 for i in self.items if isinstance(i, (UserText, AssistantText)))
+    def tokens(self) -> int:
+        if self._tokens is None:
+            self._tokens = sum(item_tokens(i) for i in self.items)
+        return self._tokens
+
+
+ExchangeKey = tuple[str, int, int]  # run id, the seq its messages start after, output limit
+EXCHANGES_CACHED = 4096  # built exchanges of finished runs kept (LRU), as the store keeps runs
+
+
+class ExchangeCache:
+    """The built exchanges of finished earlier runs, shared by every :class:`Prompt` of an
+    engine (:attr:`core.engine.Engine.prompt` makes a new one per access) and so by every
+    later run of the thread: a finished run's steps and the user messages it answers never
+    change, so its exchange is built once, not once per run. A run not finished is never
+    kept. Used on the event loop's thread only; at most ``limit`` entries, least recently
+    used dropped first."""
+
+    def __init__(self, limit: int = EXCHANGES_CACHED) -> None:
+        if limit < 1:
+            raise ValueError(f"ExchangeCache limit must be at least 1, not {limit}")
+        self.limit = limit
+        self._built: OrderedDict[ExchangeKey, _Exchange] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._built
+
+    def get(self, key: ExchangeKey) -> _Exchange | None:
+        exchange = self._built.get(key)
+        if exchange is not None:
+            self._built.move_to_end(key)
+        return exchange
+
+    def put(self, key: ExchangeKey, exchange: _Exchange) -> None:
+        self._built[key] = exchange
+        self._built.move_to_end(key)
+        if len(self._built) > self.limit:
+            self._built.popitem(last=False)
 
 
 def run_items(run: Run, output_limit: int, *, reasoning: bool = False) -> list[Item]:
@@ -132,6 +181,8 @@ class Prompt:
     store: Store
     tools: ToolRegistry
     assistant: AssistantSpec
+    # Built exchanges of finished runs (the engine's, outliving this Prompt); None: none kept.
+    exchanges: ExchangeCache | None = None
 
     async def request(
         self, run: Run, thread: Thread, lang: str, model: str, *, memo: PromptMemo | None = None
@@ -252,18 +303,18 @@ class Prompt:
         tokens = 0
         count = 0
         for exchange in reversed(exchanges):
-            n = exchange.messages()
+            n = exchange.messages
             # Token estimates only when the window is known: they touch every character.
-            size = sum(item_tokens(i) for i in exchange.items) if token_budget is not None else 0
+            size = exchange.tokens() if token_budget is not None else 0
             over = token_budget is not None and tokens + size > token_budget
-            if kept and (used + exchange.size() > budget or count + n > limit_msgs or over):
+            if kept and (used + exchange.size > budget or count + n > limit_msgs or over):
                 break
             kept.append(exchange)
-            used += exchange.size()
+            used += exchange.size
             tokens += size
             count += n
         if token_budget is not None and kept and tokens > token_budget:
-            kept[0] = _Exchange(cut_outputs(kept[0].items, token_budget))
+            kept[0] = _Exchange(cut_outputs(list(kept[0].items), token_budget))
         return [item for exchange in reversed(kept) for item in exchange.items]
 
     def _exchanges(
@@ -285,17 +336,20 @@ class Prompt:
             return earlier.exchanges  # a run that answers no message has no exchange
         current = _Exchange(
             [
-                _user_text(m, files)
-                for m in earlier.messages
-                if earlier.after_seq < m.seq <= run.upto_seq
+                *(
+                    _user_text(m, files)
+                    for m in earlier.messages
+                    if earlier.after_seq < m.seq <= run.upto_seq
+                ),
+                *run_items(run, self.settings.tool_output_limit, reasoning=True),
             ]
         )
-        current.items.extend(run_items(run, self.settings.tool_output_limit, reasoning=True))
         return [*earlier.exchanges, current] if current.items else earlier.exchanges
 
     def _earlier(self, history: History) -> _Earlier:
         prev = history.after_seq
         messages = history.messages
+        limit = self.settings.tool_output_limit
         exchanges: list[_Exchange] = []
         i = 0
         for r in history.runs:
@@ -305,12 +359,23 @@ class Prompt:
             start = i
             while i < len(messages) and messages[i].seq <= r.upto_seq:
                 i += 1
-            exchange = _Exchange([_user_text(m, {}) for m in messages[start:i]])
+            exchange = self._exchange(r, (r.id, prev, limit), messages[start:i])
             prev = max(prev, r.upto_seq)
-            exchange.items.extend(run_items(r, self.settings.tool_output_limit))
             if exchange.items:
                 exchanges.append(exchange)
         return _Earlier(exchanges, prev, messages[i:])
+
+    def _exchange(self, run: Run, key: ExchangeKey, messages: list[Message]) -> _Exchange:
+        """The exchange of an earlier ``run`` answering ``messages``: built, or the one built
+        before for ``key`` when the run is finished (its steps and messages are final)."""
+        cache = self.exchanges if run.status.terminal else None
+        exchange = cache.get(key) if cache is not None else None
+        if exchange is None:
+            limit = key[2]
+            exchange = _Exchange([*(_user_text(m, {}) for m in messages), *run_items(run, limit)])
+            if cache is not None:
+                cache.put(key, exchange)
+        return exchange
 
 
 def _user_text(message: Message, files: dict[str, FileRef]) -> UserText:

@@ -14,7 +14,6 @@ status log of a run is row for row what the one-change-per-transaction methods w
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -35,6 +34,7 @@ from core.domain import (
 from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
 from core.store.files import FilesRepo
+from core.store.history import History, HistoryCache, read_history
 from core.store.runs import (
     RUN_SET,
     RunsRepo,
@@ -60,16 +60,6 @@ _ACTIVE = [
         RunStatus.CANCELLING,
     )
 ]
-
-
-@dataclass(slots=True)
-class History:
-    """The history window of a run: the earlier runs that can fit (oldest first, with their
-    steps) and the user messages after ``after_seq`` up to the run's own."""
-
-    runs: list[Run]
-    messages: list[Message]
-    after_seq: int = 0
 
 
 @dataclass(slots=True)
@@ -117,49 +107,23 @@ _CALL_COUNT = (
     .select_from(tool_calls)
     .where(tool_calls.c.run_id == sa.bindparam("w_run"))
 )
-_EARLIER_RUNS = (
-    sa.select(runs.c.id, runs.c.model, runs.c.status, runs.c.upto_seq, runs.c.created_at)
-    .where(
-        runs.c.thread_id == sa.bindparam("w_thread"),
-        runs.c.upto_seq > 0,
-        runs.c.id != sa.bindparam("w_run"),
-        runs.c.created_at <= sa.bindparam("w_created", type_=runs.c.created_at.type),
-    )
-    .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-    .limit(sa.bindparam("w_limit", type_=sa.Integer))
-)
-_USER_MESSAGES = (
-    sa.select(messages)
-    .where(
-        messages.c.thread_id == sa.bindparam("w_thread"),
-        messages.c.role == "user",
-        messages.c.seq > sa.bindparam("w_after"),
-        messages.c.seq <= sa.bindparam("w_upto"),
-    )
-    .order_by(messages.c.seq)
-)
 _INSERT_RUN = runs.insert()
 _INSERT_CALL = tool_calls.insert()
 _LOG = status_log.insert()
-
-
-StepsCache = OrderedDict[str, list[RunStep]]
-STEPS_CACHED = 4096  # finished runs whose steps the history keeps in memory (LRU)
 
 
 class TurnsRepo:
     """The hot path of a turn: few transactions, no re-reads of what the engine holds."""
 
     db: Database
-    _history_steps: StepsCache | None = None
+    _history_cache: HistoryCache | None = None
 
-    def _steps_cache(self) -> StepsCache:
-        # Steps of finished runs for the history window: the window's run list is read every
-        # turn, the steps of the runs in it only once. Used only inside transactions: on the
-        # SQLite worker thread, or on the event loop's thread for PostgreSQL.
-        if self._history_steps is None:
-            self._history_steps = OrderedDict()
-        return self._history_steps
+    def _history(self) -> HistoryCache:
+        # What the history window read and never changes (core.store.history): the window's
+        # ids are read every turn, the rows of its finished runs and messages only once.
+        if self._history_cache is None:
+            self._history_cache = HistoryCache()
+        return self._history_cache
 
     async def start_run(
         self,
@@ -201,7 +165,7 @@ class TurnsRepo:
             if window is None:
                 return Started(None, run)
             ctx = _read_context(conn, run.thread_id)
-            ctx.history = _history(conn, run, window, self._steps_cache())
+            ctx.history = read_history(conn, run, window, self._history())
             return Started(None, run, ctx)
 
         try:
@@ -219,7 +183,7 @@ class TurnsRepo:
         def work(conn: sa.Connection) -> TurnContext:
             ctx = _read_context(conn, thread_id)
             if run is not None:
-                ctx.history = _history(conn, run, window, self._steps_cache())
+                ctx.history = read_history(conn, run, window, self._history())
             return ctx
 
         return await self.db.read(work)
@@ -371,55 +335,3 @@ def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, dateti
     )
     rows = log or [(run.status, run.created_at)]
     conn.execute(_LOG, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])
-
-
-def _history(conn: sa.Connection, run: Run, window: int, cache: StepsCache) -> History:
-    """The newest runs before ``run`` (answering messages) that make ``window`` runs with it,
-    their steps, and the user messages after the runs before them up to ``run``'s: bounded,
-    however long the thread. Steps of finished runs come from ``cache`` when it has them."""
-    if run.upto_seq:
-        window -= 1  # the run itself takes a place in the window
-    rows = conn.execute(
-        _EARLIER_RUNS,
-        {
-            "w_thread": run.thread_id,
-            "w_run": run.id,
-            "w_created": run.created_at,
-            "w_limit": window + 1,
-        },
-    ).all()
-    found = [
-        Run(
-            id=r.id,
-            thread_id=run.thread_id,
-            model=r.model,
-            status=RunStatus(r.status),
-            upto_seq=r.upto_seq,
-            created_at=r.created_at,
-        )
-        for r in reversed(rows)
-    ]
-    after = 0
-    if len(found) > window:
-        # Only the newest runs can fit the budget; older ones are not even loaded. A run
-        # answers up to the thread's newest user message, so upto_seq grows with creation
-        # order: the run just outside the window answered every message before the window.
-        after = found[0].upto_seq
-        found = found[1:]
-    missing = [r.id for r in found if r.id not in cache]
-    by_run = RunsRepo._steps_of(conn, missing) if missing else {}
-    for r in found:
-        if r.id in cache:
-            cache.move_to_end(r.id)
-            r.steps = cache[r.id]
-            continue
-        r.steps = by_run.get(r.id, [])
-        if r.status.terminal:  # a finished run's steps never change again
-            cache[r.id] = r.steps
-            if len(cache) > STEPS_CACHED:
-                cache.popitem(last=False)
-    rows = conn.execute(
-        _USER_MESSAGES,
-        {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
-    ).all()
-    return History(found, [ThreadsRepo._message(m) for m in rows], after)
