@@ -14,8 +14,9 @@ depends on the backend:
   busy share one transaction, each in its own savepoint (group commit, see
   :class:`SqliteDatabase`).
 - PostgreSQL: on the async engine (asyncpg), the whole transaction in one greenlet (see
-  :class:`Database`): no thread at all, one round trip per statement. No ``pool_pre_ping``
-  (a round trip per checkout); a connection found dead is invalidated and the transaction is tried once more on a fresh one
+  :class:`Database`): no thread at all, one round trip per statement, reads without BEGIN and
+  ROLLBACK. No ``pool_pre_ping`` (a round trip per checkout); a connection found dead is
+  invalidated and the transaction is tried once more on a fresh one
   (:func:`core.store.db.create_engine` recycles connections after five minutes).
 
 The async engine stays available as ``Store.engine`` for migrations, health checks and tests;
@@ -55,13 +56,16 @@ class Database:
 
     PostgreSQL: each call is one greenlet running the whole transaction on the async
     engine's synchronous face (checkout, statements, COMMIT, checkin), instead of one per
-    step through ``AsyncConnection`` (connect, begin, ``run_sync``, commit, close)
-    (issue 12)."""
+    step through ``AsyncConnection`` (connect, begin, ``run_sync``, commit, close). Reads
+    run in autocommit: no BEGIN and no ROLLBACK round trip. At PostgreSQL's READ COMMITTED
+    every statement takes its own snapshot even inside a transaction, so a read sees the same
+    rows either way (issue 12)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine: AsyncEngine | None = engine
         self.url: URL = engine.url
         self._sync = engine.sync_engine
+        self._autocommit = self._sync.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -74,7 +78,7 @@ class Database:
         await upgrade(self.engine)
 
     async def read(self, work: Work[T]) -> T:
-        """``work`` in a transaction that is rolled back afterwards (it should only read)."""
+        """``work`` on a connection in autocommit (it should only read)."""
         for attempt in (1, 2):
             try:
                 return await greenlet_spawn(self._read, work)
@@ -101,8 +105,8 @@ class Database:
 
     def _read(self, work: Work[T]) -> T:
         """In the greenlet: one checkout, ``work``, checkin."""
-        with self._sync.connect() as conn:
-            return work(conn)  # rolled back when the connection is returned
+        with self._autocommit.connect() as conn:
+            return work(conn)
 
     def _write(self, work: Work[T], ran: list[bool]) -> T:
         """In the greenlet: one transaction; ``ran`` is set once ``work`` returned."""
