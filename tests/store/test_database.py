@@ -109,6 +109,25 @@ async def test_postgres_connection_dropped_by_the_server_is_retried_once() -> No
         await admin.dispose()
 
 
+async def test_postgres_read_on_a_connection_dropped_by_the_server_is_retried_once() -> None:
+    """The same for a read, which runs in autocommit: the dead connection fails on the
+    read's first statement, not on a BEGIN."""
+    database = Database(db.create_engine(PG_URL))
+    admin = create_async_engine(PG_URL, poolclass=NullPool)
+
+    def pid(conn: sa.Connection) -> int:
+        return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+    try:
+        first = await database.read(pid)
+        async with admin.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        assert await database.read(pid) != first
+    finally:
+        await database.close()
+        await admin.dispose()
+
+
 async def test_postgres_errors_other_than_a_dead_connection_are_not_retried() -> None:
     database = Database(db.create_engine(PG_URL))
     calls: list[int] = []
