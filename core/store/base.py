@@ -13,9 +13,10 @@ depends on the backend:
   process (the CLI, a second bot) wrote in between. Writes that queue up while the worker is
   busy share one transaction, each in its own savepoint (group commit, see
   :class:`SqliteDatabase`).
-- PostgreSQL: on the async engine (asyncpg) through ``run_sync``: no thread at all, one round
-  trip per statement. No ``pool_pre_ping`` (a round trip per checkout); a connection found dead
-  is invalidated and the transaction is tried once more on a fresh one
+- PostgreSQL: on the async engine (asyncpg), the whole transaction in one greenlet (see
+  :class:`Database`): no thread at all, one round trip per statement, reads without BEGIN and
+  ROLLBACK. No ``pool_pre_ping`` (a round trip per checkout); a connection found dead is
+  invalidated and the transaction is tried once more on a fresh one
   (:func:`core.store.db.create_engine` recycles connections after five minutes).
 
 The async engine stays available as ``Store.engine`` for migrations, health checks and tests;
@@ -37,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from core.store.db import HEAD, create_engine, prepare_sqlite, sqlite_pragmas, upgrade
 
@@ -50,11 +52,19 @@ log = logging.getLogger(__name__)
 
 
 class Database:
-    """Runs one function of a connection as one transaction; see the module docstring."""
+    """Runs one function of a connection as one transaction; see the module docstring.
+
+    PostgreSQL: each call is one greenlet running the whole transaction on the async
+    engine's synchronous face (checkout, statements, COMMIT, checkin), instead of one per
+    step through ``AsyncConnection`` (connect, begin, ``run_sync``, commit, close). Reads
+    run in autocommit: no BEGIN and no ROLLBACK round trip. At PostgreSQL's READ COMMITTED
+    every statement takes its own snapshot even inside a transaction, so a read sees the same
+    rows either way (issue 12)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine: AsyncEngine | None = engine
         self.url: URL = engine.url
+        self._sync = engine.sync_engine
 
     @property
     def engine(self) -> AsyncEngine:
@@ -67,11 +77,10 @@ class Database:
         await upgrade(self.engine)
 
     async def read(self, work: Work[T]) -> T:
-        """``work`` in a transaction that is rolled back afterwards (it should only read)."""
+        """``work`` on a connection in autocommit (it should only read)."""
         for attempt in (1, 2):
             try:
-                async with self.engine.connect() as conn:
-                    return await conn.run_sync(work)
+                return await greenlet_spawn(self._read, work)
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
@@ -81,20 +90,32 @@ class Database:
     async def write(self, work: Work[T]) -> T:
         """``work`` in a transaction committed when it returns, rolled back if it raises."""
         for attempt in (1, 2):
-            done = False
+            ran: list[bool] = []
             try:
-                async with self.engine.begin() as conn:
-                    result = await conn.run_sync(work)
-                    done = True
-                return result
+                return await greenlet_spawn(self._write, work, ran)
             except DBAPIError as exc:
                 # A dead pooled connection fails on its first statement, before anything
                 # was written. Once ``work`` has run, the COMMIT may have reached the server
                 # even though its answer did not: that is raised, never written twice.
-                if attempt == 2 or done or not exc.connection_invalidated:
+                if attempt == 2 or ran or not exc.connection_invalidated:
                     raise
                 log.warning("database connection was dead; writing again on a new one")
         raise AssertionError("unreachable")
+
+    def _read(self, work: Work[T]) -> T:
+        """In the greenlet: one checkout, ``work``, checkin."""
+        with self._sync.connect() as conn:
+            # On the connection, not an engine of options: that one's joined event dispatch
+            # costs more than setting the level (a flag of the driver's adapter) and back.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            return work(conn)
+
+    def _write(self, work: Work[T], ran: list[bool]) -> T:
+        """In the greenlet: one transaction; ``ran`` is set once ``work`` returned."""
+        with self._sync.begin() as conn:
+            result = work(conn)
+            ran.append(True)
+        return result
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -6,6 +6,7 @@ the server dropped."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 
@@ -108,6 +109,25 @@ async def test_postgres_connection_dropped_by_the_server_is_retried_once() -> No
         await admin.dispose()
 
 
+async def test_postgres_read_on_a_connection_dropped_by_the_server_is_retried_once() -> None:
+    """The same for a read, which runs in autocommit: the dead connection fails on the
+    read's first statement, not on a BEGIN."""
+    database = Database(db.create_engine(PG_URL))
+    admin = create_async_engine(PG_URL, poolclass=NullPool)
+
+    def pid(conn: sa.Connection) -> int:
+        return int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+
+    try:
+        first = await database.read(pid)
+        async with admin.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        assert await database.read(pid) != first
+    finally:
+        await database.close()
+        await admin.dispose()
+
+
 async def test_postgres_errors_other_than_a_dead_connection_are_not_retried() -> None:
     database = Database(db.create_engine(PG_URL))
     calls: list[int] = []
@@ -142,6 +162,50 @@ async def test_postgres_write_whose_commit_was_cut_off_is_raised_not_run_again()
         assert raised.value.connection_invalidated
         assert calls == [1]
     finally:
+        await database.close()
+
+
+async def test_postgres_read_runs_without_a_transaction_and_write_within_one() -> None:
+    """Reads save BEGIN and ROLLBACK (autocommit; at READ COMMITTED a read sees the same rows
+    either way); a write's statements still share one transaction."""
+    database = Database(db.create_engine(PG_URL))
+
+    def state(conn: sa.Connection) -> tuple[bool, int, int]:
+        first = conn.execute(sa.text("SELECT txid_current()")).scalar_one()
+        second = conn.execute(sa.text("SELECT txid_current()")).scalar_one()
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        return raw.is_in_transaction(), first, second
+
+    try:
+        in_tx, first, second = await database.read(state)
+        assert not in_tx and first != second
+        in_tx, first, second = await database.write(state)
+        assert in_tx and first == second
+    finally:
+        await database.close()
+
+
+async def test_postgres_write_that_raises_is_rolled_back_and_its_connection_reused() -> None:
+    database = Database(db.create_engine(PG_URL))
+    table = f"tallybot_test_rollback_{os.getpid()}"
+
+    def half(conn: sa.Connection) -> None:
+        conn.execute(sa.text(f"INSERT INTO {table} VALUES (1)"))
+        raise Boom
+
+    def rows(conn: sa.Connection) -> int:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+    try:
+        await database.write(lambda conn: conn.execute(sa.text(f"CREATE TABLE {table} (a int)")))
+        with pytest.raises(Boom):
+            await database.write(half)
+        assert await database.read(rows) == 0
+        await database.write(lambda conn: conn.execute(sa.text(f"INSERT INTO {table} VALUES (2)")))
+        assert await database.read(rows) == 1
+    finally:
+        await database.write(lambda conn: conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}")))
         await database.close()
 
 
