@@ -3,7 +3,6 @@ built without it, it stays bounded, and only finished runs go into it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +85,6 @@ def test_the_cache_drops_the_least_recently_used() -> None:
         ExchangeCache(limit=0)
 
 
-@pytest.fixture
-async def thread_store(settings: Settings) -> AsyncIterator[Store]:
-    st = await Store.open(settings.db_url)
-    try:
-        yield st
-    finally:
-        await st.close()
-
-
 def _answered(run_id: str, status: RunStatus, upto: int, answer: str) -> Run:
     step = RunStep(
         id=f"step_{run_id}",
@@ -110,13 +100,11 @@ def _answered(run_id: str, status: RunStatus, upto: int, answer: str) -> Run:
     "status", [RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING]
 )
 async def test_a_run_not_finished_is_never_cached(
-    settings: Settings, thread_store: Store, status: RunStatus
+    settings: Settings, store: Store, status: RunStatus
 ) -> None:
-    thread = await thread_store.get_or_create_thread("test:cache")
+    thread = await store.get_or_create_thread("test:cache")
     cache = ExchangeCache()
-    prompt = Prompt(
-        settings, thread_store, Harness(settings, thread_store, ScriptedModel()).tools, SPEC, cache
-    )
+    prompt = Prompt(settings, store, Harness(settings, store, ScriptedModel()).tools, SPEC, cache)
     done = _answered("run_done", RunStatus.COMPLETED, 1, "first answer")
     live = _answered("run_live", status, 2, "partial")
     messages = [
