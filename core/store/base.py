@@ -78,31 +78,31 @@ class Database:
 
     async def read(self, work: Work[T]) -> T:
         """``work`` on a connection in autocommit (it should only read)."""
-        for attempt in (1, 2):
-            try:
-                return await greenlet_spawn(self._read, work)
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-                log.warning("database connection was dead; reading again on a new one")
-        raise AssertionError("unreachable")
+        return await self._retried(self._read, work, "reading")
 
     async def write(self, work: Work[T]) -> T:
         """``work`` in a transaction committed when it returns, rolled back if it raises."""
+        return await self._retried(self._write, work, "writing")
+
+    async def _retried(
+        self, run: Callable[[Work[T], list[bool]], T], work: Work[T], doing: str
+    ) -> T:
+        """``run(work, ran)`` in a greenlet, once more on a fresh connection when the pooled
+        one was dead -- unless ``ran`` says ``work`` finished. A dead pooled connection fails
+        on its first statement, before anything was written; once a write's ``work`` has
+        run, the COMMIT may have reached the server even though its answer did not: that is
+        raised, never written twice. (A read never marks ``ran``: reading again is safe.)"""
         for attempt in (1, 2):
             ran: list[bool] = []
             try:
-                return await greenlet_spawn(self._write, work, ran)
+                return await greenlet_spawn(run, work, ran)
             except DBAPIError as exc:
-                # A dead pooled connection fails on its first statement, before anything
-                # was written. Once ``work`` has run, the COMMIT may have reached the server
-                # even though its answer did not: that is raised, never written twice.
                 if attempt == 2 or ran or not exc.connection_invalidated:
                     raise
-                log.warning("database connection was dead; writing again on a new one")
+                log.warning("database connection was dead; %s again on a new one", doing)
         raise AssertionError("unreachable")
 
-    def _read(self, work: Work[T]) -> T:
+    def _read(self, work: Work[T], _ran: list[bool]) -> T:
         """In the greenlet: one checkout, ``work``, checkin."""
         with self._sync.connect() as conn:
             # On the connection, not an engine of options: that one's joined event dispatch
