@@ -124,11 +124,7 @@ class AssistantsRepo:
         )
         update = (
             api_objects.update()
-            .where(
-                api_objects.c.kind == kind,
-                api_objects.c.id == id_,
-                api_objects.c.project == project,
-            )
+            .where(_object_of(kind, id_, project))
             .values(data=data, deleted=False)
         )
         try:
@@ -144,10 +140,7 @@ class AssistantsRepo:
     async def get_api_object(self, kind: str, id_: str, project: str) -> ApiObject | None:
         """The live row of ``project``; another project's row is as good as missing."""
         q = sa.select(api_objects).where(
-            api_objects.c.kind == kind,
-            api_objects.c.id == id_,
-            api_objects.c.project == project,
-            api_objects.c.deleted.is_(False),
+            _object_of(kind, id_, project), api_objects.c.deleted.is_(False)
         )
         row = await self.db.read(lambda conn: conn.execute(q).first())
         return self._object(row) if row else None
@@ -171,12 +164,14 @@ class AssistantsRepo:
         """Mark the row deleted (tallybot's own rows stay: runs and bills keep their history)."""
         update = (
             api_objects.update()
-            .where(
-                api_objects.c.kind == kind,
-                api_objects.c.id == id_,
-                api_objects.c.project == project,
-                api_objects.c.deleted.is_(False),
-            )
+            .where(_object_of(kind, id_, project), api_objects.c.deleted.is_(False))
             .values(deleted=True)
         )
         return await self.db.write(lambda conn: bool(conn.execute(update).rowcount))
+
+
+def _object_of(kind: str, id_: str, project: str) -> sa.ColumnElement[bool]:
+    """The row of ``kind`` and ``id_`` that belongs to ``project`` (live or deleted)."""
+    return sa.and_(
+        api_objects.c.kind == kind, api_objects.c.id == id_, api_objects.c.project == project
+    )
