@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.shared import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWERS = ROOT / "examples" / "flower_sales.csv"
@@ -48,13 +49,7 @@ STEP_KEYS = {"id", "type", "status", "tool_calls", "text"}
 
 @pytest.fixture
 def cli(tmp_path: Path):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "TALLYBOT_", "SLACK_", "TELEGRAM_"))
-    }
-    env["TALLYBOT_DATA_DIR"] = str(tmp_path / "data")
-    env["PYTHONPATH"] = str(ROOT)
+    env = cli_env(tmp_path)
     exe = shutil.which("tallybot", path=str(Path(sys.executable).parent))
     base = [exe] if exe else [sys.executable, "-m", "bots.cli"]
 

@@ -8,12 +8,13 @@ prints the seconds).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.shared import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,13 +38,7 @@ SERVING = {"openai", "httpx", "aiohttp", "jsonschema", "slack_bolt", "slack_sdk"
 
 
 def _loaded(tmp_path: Path, *argv: str, model: bool = False) -> set[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "TALLYBOT_", "SLACK_", "TELEGRAM_"))
-    }
-    env["TALLYBOT_DATA_DIR"] = str(tmp_path / "data")
-    env["PYTHONPATH"] = str(ROOT)
+    env = cli_env(tmp_path)
     if model:  # configured, but never called: these commands work without a model
         env["OPENAI_API_KEY"] = "sk-test"
         env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.shared import cli_env
+
 ROOT = Path(__file__).resolve().parents[2]
 DAY1 = "花名,数量,进价,售价\n玫瑰,10,2.50,6.00\n百合,4,5.00,12.00\n"
 DAY2 = "花名,数量,进价,售价\n玫瑰,3,2.50,6.00\n"
@@ -19,13 +20,7 @@ DAY2 = "花名,数量,进价,售价\n玫瑰,3,2.50,6.00\n"
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Any:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OPENAI_", "TALLYBOT_", "SLACK_", "TELEGRAM_"))
-    }
-    env["TALLYBOT_DATA_DIR"] = str(tmp_path / "data")
-    env["PYTHONPATH"] = str(ROOT)
+    env = cli_env(tmp_path)
     (tmp_path / "d1.csv").write_text(DAY1, encoding="utf-8")
     (tmp_path / "d2.csv").write_text(DAY2, encoding="utf-8")
 

@@ -9,8 +9,8 @@ import pytest
 
 from core.config import Settings
 from core.domain import RunStatus
-from core.events import ApprovalRequired, PendingCall
 from core.models.scripted import ScriptedModel, call, text
+from tests.shared import recovered_approval
 
 from . import payloads as p
 from .conftest import Harness, close_harness, open_harness
@@ -89,25 +89,12 @@ async def test_buttons_of_a_recovered_run_are_bound_to_the_person_it_answers(
     """A run recovered after a crash is posted with no inbound event; its buttons are still
     bound to the person whose message the thread answers, not open to anyone."""
     first = await _ask(slack, model)
-    [waiting] = await slack.bot.store.list_runs()
-    [thread] = await slack.bot.store.list_threads()
-    full = await slack.bot.store.get_run(waiting.id)
-    [pending] = [c for s in full.steps for c in s.tool_calls]
-    recovered = ApprovalRequired(
-        waiting.id,
-        thread.id,
-        (PendingCall(pending.id, pending.name, pending.arguments, "save the bill"),),
-        None,
-    )
-
-    async def events():  # type: ignore[no-untyped-def]
-        yield recovered
-
-    await slack.adapter.deliver(thread.key, events())
+    waiting_id, key, events = await recovered_approval(slack.bot.store)
+    await slack.adapter.deliver(key, events)
     ask = approval_message(slack.fake, first.channel, first.thread_ts)
     assert ask.ts != first.ts
     await slack.deliver("interactive", click(ask, "tallybot_approve", user="U0MALLORY"))
     assert "Only the person who asked" in slack.fake.ephemeral[-1]["text"]
-    assert (await slack.bot.store.get_run(waiting.id)).status == RunStatus.REQUIRES_ACTION
+    assert (await slack.bot.store.get_run(waiting_id)).status == RunStatus.REQUIRES_ACTION
     await slack.deliver("interactive", click(ask, "tallybot_approve"))
     assert len(await slack.bot.ledger.list()) == 1

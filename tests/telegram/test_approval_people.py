@@ -4,8 +4,8 @@ chat where it was asked; the button data is a single-use token, not the run id."
 from __future__ import annotations
 
 from core.domain import RunStatus
-from core.events import ApprovalRequired, PendingCall
 from core.models.scripted import call, text
+from tests.shared import recovered_approval
 from tests.telegram.conftest import final_text
 from tests.telegram.test_approval import GROUP, SAVE, buttons
 
@@ -57,28 +57,15 @@ async def test_buttons_of_a_recovered_run_are_bound_to_the_person_it_answers(sta
     async with start(turns) as run:
         api.push({"message": api.message(GROUP, "@tallybot_test save today's bill")})
         await api.wait_for(lambda s: buttons(s, GROUP))
-        [waiting] = await run.bot.store.list_runs()
-        [thread] = await run.bot.store.list_threads()
-        full = await run.bot.store.get_run(waiting.id)
-        [pending] = [c for s in full.steps for c in s.tool_calls]
-        recovered = ApprovalRequired(
-            waiting.id,
-            thread.id,
-            (PendingCall(pending.id, pending.name, pending.arguments, "save the bill"),),
-            None,
-        )
-
-        async def events():  # type: ignore[no-untyped-def]
-            yield recovered
-
-        await run.adapter.deliver(thread.key, events())
+        waiting_id, key, events = await recovered_approval(run.bot.store)
+        await run.adapter.deliver(key, events)
         asked = [c for c in api.sent("sendMessage", GROUP) if c.params.get("reply_markup")]
         assert len(asked) == 2
         data = asked[1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         api.push(api.callback(asked[1], data, user_id=MALLORY))
         await api.wait_for(lambda s: len(s.sent("answerCallbackQuery")) == 1)
         assert "Only the person who asked" in api.sent("answerCallbackQuery")[0].params["text"]
-        assert (await run.bot.store.get_run(waiting.id)).status == RunStatus.REQUIRES_ACTION
+        assert (await run.bot.store.get_run(waiting_id)).status == RunStatus.REQUIRES_ACTION
         api.push(api.callback(asked[1], data, user_id=ALICE))
         await api.wait_for(final_text(api, GROUP, "profit 260.00"))
         assert len(await run.bot.ledger.list()) == 1
