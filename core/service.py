@@ -111,11 +111,11 @@ class Service:
         store = self.bot.store
         for run_id in await store.kv_pending_runs(thread.id, OUTBOX, "pending"):
             run = await store.get_run(run_id, with_steps=False)
-            if run.status.terminal and run_id not in self._pending:
+            if run.status.terminal:  # a live one is an orphan, adopted below
                 await self._post_finished(f"{OUTBOX}{run_id}", run, thread)
         engine = self.bot.engine
-        for found in await self.bot.store.list_runs(thread_id=thread.id, statuses=ORPHANS):
-            run = await self.bot.store.get_run(found.id)
+        for found in await store.list_runs(thread_id=thread.id, statuses=ORPHANS):
+            run = await store.get_run(found.id)
             await engine.prepare_resume(run)
             if run.status.terminal:
                 continue
