@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,66 +91,75 @@ async def stream_until(
     """The model's events until done; :class:`RunCancelled` once ``cancel`` is set, and
     :class:`~core.run_timeout.RunTimedOut` past ``deadline`` (the stream is closed either way).
 
-    One task reads the model's stream into a queue for the whole stream (a model call's
-    chunks cost a queue item each, not a task and a wait each); a cancel or the deadline
-    wakes the reader too, and both are checked before every event is handed on."""
+    The stream is read in the caller's own task, a chunk costing no more than the model's
+    own ``await``: no reader task, queue or wait per event (issue 12: at 1,000 conversations
+    those hand-offs doubled the event loop's work per chunk). Both are checked before every
+    event is asked for; a cancel or the deadline that comes while the model is awaited
+    interrupts that await (:class:`_Interrupt`), as ``asyncio.timeout`` does."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[ModelEvent | _Signal | _Failed] = asyncio.Queue()
-    reader = asyncio.ensure_future(_read(model.stream(request), queue))
+    task = asyncio.current_task()
+    assert task is not None
+    events = model.stream(request)
+    interrupt = _Interrupt(task)
     waiter = asyncio.ensure_future(cancel.wait())
-    waiter.add_done_callback(lambda _: queue.put_nowait(_Signal.WAKE))
-    timer = None if deadline is None else loop.call_at(deadline, queue.put_nowait, _Signal.WAKE)
+    waiter.add_done_callback(interrupt.fire)
+    timer = None if deadline is None else loop.call_at(deadline, interrupt.fire)
     try:
         while True:
-            item = await queue.get()
             if cancel.is_set():
                 raise RunCancelled
             if deadline is not None and loop.time() >= deadline:
                 raise timed_out(limit)
-            if isinstance(item, _Failed):
-                raise item.error
-            if item is _Signal.END:
+            interrupt.armed = True
+            try:
+                event: ModelEvent | None = await anext(events)
+            except StopAsyncIteration:
+                event = None
+            except asyncio.CancelledError:
+                if not interrupt.taken():
+                    raise  # the task itself was cancelled
+                continue  # ours: the checks above say which
+            finally:
+                interrupt.armed = False
+            if interrupt.taken():
+                continue  # it fired as the event came (the stream swallowed it)
+            if event is None:
                 return
-            if not isinstance(item, _Signal):
-                yield item
+            yield event
     finally:
         waiter.cancel()
         if timer is not None:
             timer.cancel()
-        if not reader.done():
-            reader.cancel()  # closes the HTTP stream (_read's aclose)
-        with contextlib.suppress(BaseException):
-            await reader
-
-
-class _Signal(enum.Enum):
-    END = "the model's stream ended"
-    WAKE = "a cancel or the deadline: look at both"
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: BaseException
-
-
-async def _read(
-    events: AsyncIterator[ModelEvent], queue: asyncio.Queue[ModelEvent | _Signal | _Failed]
-) -> None:
-    """Every event of ``events`` into ``queue``, then END (or what it raised)."""
-    try:
-        async for event in events:
-            queue.put_nowait(event)
-    except asyncio.CancelledError:
-        raise
-    except BaseException as exc:
-        queue.put_nowait(_Failed(exc))
-    else:
-        queue.put_nowait(_Signal.END)
-    finally:
         aclose = getattr(events, "aclose", None)  # async generators: closes the HTTP stream
         if aclose is not None:
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(Exception):
                 await aclose()
+
+
+class _Interrupt:
+    """Cancels ``task`` on a cancel or the deadline, but only while it awaits the model's
+    stream (``armed``): never while the task is elsewhere, e.g. where the event it was
+    handed on is being stored or posted. :meth:`taken` takes the cancellation back
+    (``Task.uncancel``, as ``asyncio.timeout`` does), so it never reaches the caller."""
+
+    __slots__ = ("task", "base", "armed", "fired")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task, self.base = task, task.cancelling()
+        self.armed = self.fired = False
+
+    def fire(self, *_: object) -> None:
+        if self.armed and not self.fired:
+            self.fired = True
+            self.task.cancel()
+
+    def taken(self) -> bool:
+        """Whether this fired (taken back now) and no other cancellation of the task is
+        pending besides."""
+        if not self.fired:
+            return False
+        self.fired = False
+        return self.task.uncancel() <= self.base
 
 
 def completion(state: RunState) -> dict[str, Any]:

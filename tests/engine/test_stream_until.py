@@ -1,7 +1,8 @@
 """core.turn.stream_until: the model's stream bounded by the run's cancel flag and deadline.
 
-One reader task per stream hands the model's events on through a queue; a cancel or the
-deadline is checked before every event, even when events are already waiting."""
+The stream is read in the caller's task; a cancel or the deadline is checked before every
+event and interrupts a wait for the model, but never the caller's own awaits between events,
+and it is taken back from the task (``Task.uncancel``) so it never leaks as a cancellation."""
 
 from __future__ import annotations
 
@@ -100,3 +101,88 @@ async def test_a_consumer_that_stops_early_closes_the_models_stream() -> None:
         break
     await agen.aclose()  # type: ignore[attr-defined]
     assert model.closed
+
+
+async def test_a_cancel_never_interrupts_what_the_caller_awaits_between_events() -> None:
+    # The event the caller holds is being stored or posted: that must finish.
+    model, cancel = Flood(5, pause=0.001), asyncio.Event()
+    finished = []
+    with pytest.raises(RunCancelled):
+        async for _ in stream_until(model, REQUEST, cancel):
+            asyncio.get_running_loop().call_later(0.01, cancel.set)
+            await asyncio.sleep(0.05)  # would raise CancelledError if the cancel hit it
+            finished.append(True)
+    assert finished == [True]
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0  # taken back
+    await asyncio.sleep(0)  # and nothing is still pending on the task
+
+
+async def test_a_deadline_never_interrupts_the_caller_either() -> None:
+    loop = asyncio.get_running_loop()
+    finished = []
+    with pytest.raises(RunTimedOut):
+        async for _ in stream_until(Flood(5), REQUEST, asyncio.Event(), loop.time() + 0.02, 0.02):
+            await asyncio.sleep(0.05)
+            finished.append(True)
+    assert finished == [True]
+    await asyncio.sleep(0)
+
+
+async def test_the_task_itself_cancelled_is_a_cancellation_not_a_run_cancel() -> None:
+    model = Flood(5, pause=30)
+
+    async def consume() -> None:
+        async for _ in stream_until(model, REQUEST, asyncio.Event()):
+            pass
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert model.closed
+
+
+async def test_a_cancel_and_the_task_cancelled_at_once_still_cancel_the_task() -> None:
+    model, cancel = Flood(5, pause=30), asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in stream_until(model, REQUEST, cancel):
+            pass
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.02)
+    cancel.set()
+    await asyncio.sleep(0)  # the cancel flag's waiter finishes...
+    task.cancel()  # ...and the task is cancelled before the interrupt lands
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+class Stubborn:
+    """A stream that swallows the cancellation of its wait and goes on."""
+
+    name = "stubborn"
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+        for i in range(3):
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                pass
+            yield ModelTextDelta(str(i))
+        yield ModelDone()
+
+
+async def test_a_stream_that_swallows_the_interrupt_still_stops_and_leaves_no_cancel() -> None:
+    cancel = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.02, cancel.set)
+    seen = []
+    with pytest.raises(RunCancelled):
+        async for event in stream_until(Stubborn(), REQUEST, cancel):
+            seen.append(event)
+    assert seen == []  # the event that came after the interrupt is not handed on
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # no stray CancelledError
