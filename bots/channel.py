@@ -22,8 +22,6 @@ from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from core.bills.books import actor_of
-
 if TYPE_CHECKING:
     from core.app import Tallybot
 
@@ -121,6 +119,8 @@ async def thread_context(bot: Tallybot, key: str | None) -> tuple[str | None, st
     answered in and the platform's id of the person it is answering (its last writer, kept
     on the thread). An answer posted with no inbound event -- a run recovered after a crash
     -- binds its approval buttons to that person instead of to anyone (issue 10)."""
+    from core.bills.books import actor_of  # not for ``tallybot --help`` (issue 12)
+
     thread = await bot.channels.thread(key) if key else None
     if thread is None:
         return None, None

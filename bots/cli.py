@@ -17,7 +17,6 @@ one line on stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -320,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             module = platform_cli(args.command)
             assert module is not None  # argparse only offers the platforms that loaded
             return int(module.run(args) or 0)
+        import asyncio  # not for --help (issue 12); pydantic-settings loads it anyway
+
         return asyncio.run(handler(settings, args))
     except UserError as exc:
         return _fail(_one_line(exc.message), EXIT_USAGE)

@@ -18,7 +18,7 @@ from tests.shared import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Run bots.cli.main(argv) as `tallybot` would, then print the loaded top-level packages.
+# Run bots.cli.main(argv) as `tallybot` would, then print the loaded modules.
 PROBE = """
 import json, sys
 import bots.cli
@@ -27,7 +27,7 @@ try:
 except SystemExit as exc:  # argparse's --help
     code = exc.code
 sys.stdout.flush()
-loaded = sorted({name.split(".")[0] for name in sys.modules})
+loaded = sorted(sys.modules)
 print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
 """
 
@@ -37,7 +37,8 @@ DATA = {"pandas", "numpy", "matplotlib"}
 SERVING = {"openai", "httpx", "aiohttp", "jsonschema", "slack_bolt", "slack_sdk", "telegram"}
 
 
-def _loaded(tmp_path: Path, *argv: str, model: bool = False) -> set[str]:
+def _modules(tmp_path: Path, *argv: str, model: bool = False) -> set[str]:
+    """Every module name in ``sys.modules`` after the command."""
     env = cli_env(tmp_path)
     if model:  # configured, but never called: these commands work without a model
         env["OPENAI_API_KEY"] = "sk-test"
@@ -55,9 +56,17 @@ def _loaded(tmp_path: Path, *argv: str, model: bool = False) -> set[str]:
     return set(report["loaded"])
 
 
+def _loaded(tmp_path: Path, *argv: str, model: bool = False) -> set[str]:
+    """The top-level packages the command loaded."""
+    return {name.split(".")[0] for name in _modules(tmp_path, *argv, model=model)}
+
+
 def test_help_loads_neither_the_store_nor_settings(tmp_path: Path) -> None:
-    unwanted = DATA | SERVING | {"sqlalchemy", "alembic", "pydantic_settings"}
-    assert _loaded(tmp_path, "--help") & unwanted == set()
+    unwanted = DATA | SERVING | {"sqlalchemy", "alembic", "pydantic_settings", "asyncio"}
+    modules = _modules(tmp_path, "--help")
+    assert {name.split(".")[0] for name in modules} & unwanted == set()
+    # The parser needs no domain model: the bill ledger and its types load with a command.
+    assert modules & {"core.bills", "core.domain"} == set()
 
 
 @pytest.mark.parametrize("model", [False, True], ids=["no model", "model configured"])
@@ -80,5 +89,9 @@ def test_a_migrated_sqlite_store_opens_without_alembic_or_aiosqlite(tmp_path: Pa
     """The first command migrates the new database (Alembic, on the async engine); later
     ones see it at HEAD on the worker's own sync connection and load neither."""
     assert {"alembic", "aiosqlite"} <= _loaded(tmp_path, "bills", "list")
+    # Nor the ORM, the asyncio extension (which pulls the ORM in) or PostgreSQL's dialect.
+    unwanted = {"sqlalchemy.orm", "sqlalchemy.ext.asyncio", "sqlalchemy.dialects.postgresql"}
     for argv in (("bills", "list"), ("chat", "--message", "/help")):
-        assert _loaded(tmp_path, *argv) & {"alembic", "aiosqlite"} == set(), argv
+        modules = _modules(tmp_path, *argv)
+        assert {name.split(".")[0] for name in modules} & {"alembic", "aiosqlite"} == set(), argv
+        assert modules & unwanted == set(), argv
