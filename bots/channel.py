@@ -16,7 +16,6 @@ store. This module imports no platform SDK, so the CLI can load it for ``--help`
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Mapping
 from importlib import import_module
 from types import ModuleType
@@ -148,6 +147,8 @@ class ApprovalTokens:
 
     async def issue(self, run_id: str, requester: str | None, place: str) -> str:
         """A fresh token for the buttons of ``run_id`` in ``place``."""
+        import secrets  # not for ``tallybot --help`` (issue 12)
+
         token = secrets.token_urlsafe(12)
         record = {"run_id": run_id, "requester": requester, "place": place}
         await self._bot.channels.put(self._key(token), json.dumps(record))
