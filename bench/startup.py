@@ -8,7 +8,10 @@ interpreter. The commands run in a temporary data folder with no model configure
 and TALLYBOT_* removed from the environment). Bytecode is cached in that folder
 (PYTHONPYCACHEPREFIX, PYTHONDONTWRITEBYTECODE dropped) so a checkout is timed the way an
 installed package runs, without writing ``__pycache__`` into it. Then ``-X importtime`` of the
-model-free commands names what their imports cost, per package.
+model-free commands names what their imports cost, per package: the cumulative ms of its
+modules imported from outside it (so what it imports is inside its figure, and a package
+another one imports is in both), the least of ``--import-runs`` runs (a collection that lands
+inside one import inflates that run's figure); and how many modules each command loaded.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ HEAVY = (
 )
 # ``/bill`` with a sales file is allowed pandas; the other commands must not load it.
 EXAMPLE_CSV = Path(__file__).resolve().parents[1] / "examples" / "flower_sales.csv"
+MODULES = "(modules loaded)"
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s+)(\S+)")
 
 
@@ -84,22 +88,37 @@ def timed(cmd: list[str], env: dict[str, str], cwd: str, repeat: int) -> tuple[f
     return statistics.median(walls), statistics.median(cpus)
 
 
-def import_costs(cmd: list[str], env: dict[str, str], cwd: str) -> dict[str, float]:
-    """Cumulative import ms of the heavy packages, as ``-X importtime`` reports them."""
-    proc = subprocess.run(
-        [cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=cwd, capture_output=True, text=True
-    )
+def import_costs(cmd: list[str], env: dict[str, str], cwd: str, runs: int) -> dict[str, float]:
+    """Cumulative import ms of the heavy packages, as ``-X importtime`` reports them (the least
+    of ``runs``), and under ``MODULES`` the number of modules imported."""
     costs: dict[str, float] = {}
-    for line in proc.stderr.splitlines():
-        m = _LINE.match(line)
-        if m and m.group(4) in HEAVY:
-            costs[m.group(4)] = int(m.group(2)) / 1000
+    for _ in range(runs):
+        proc = subprocess.run(
+            [cmd[0], "-X", "importtime", *cmd[1:]], env=env, cwd=cwd, capture_output=True, text=True
+        )
+        found = [m for line in proc.stderr.splitlines() if (m := _LINE.match(line))]
+        run = {MODULES: float(len(found))}
+        # Lines come importee first; read backwards, each line's importer is the nearest
+        # shallower line before it. A package's time is that of its modules imported from
+        # outside it (``rich.console`` imported by bots/console.py counts for rich).
+        importers: list[tuple[int, str]] = []
+        for m in reversed(found):
+            depth, name = len(m.group(3)), m.group(4)
+            while importers and importers[-1][0] >= depth:
+                importers.pop()
+            package = name.split(".")[0]
+            if package in HEAVY and (not importers or importers[-1][1] != package):
+                run[package] = run.get(package, 0) + int(m.group(2)) / 1000
+            importers.append((depth, package))
+        for key, ms in run.items():
+            costs[key] = min(ms, costs.get(key, ms))
     return costs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--import-runs", type=int, default=3)
     args = parser.parse_args()
     tallybot = tallybot_command()
     with tempfile.TemporaryDirectory(prefix="tallybot-bench-") as tmp:
@@ -121,13 +140,15 @@ def main() -> None:
             base = base or wall
             print(f"| {name} | {wall:.3f} | {wall / base:.1f}x | {cpu:.3f} |", flush=True)
         profiled = cases[2:]
-        costs = [import_costs(cmd, env, tmp) for _, cmd in profiled]
-        print("\nimports (cumulative ms, -X importtime, one run each; - = not imported)")
+        costs = [import_costs(cmd, env, tmp, args.import_runs) for _, cmd in profiled]
+        print(
+            f"\nimports (cumulative ms, -X importtime, least of {args.import_runs} runs;"
+            " - = not imported)"
+        )
         print(f"| package | {' | '.join(name.removeprefix('tallybot ') for name, _ in profiled)} |")
         print(f"|---|{'---|' * len(profiled)}")
-        for pkg in sorted(
-            {p for c in costs for p in c}, key=lambda p: -max(c.get(p, 0) for c in costs)
-        ):
+        packages = {p for c in costs for p in c} - {MODULES}
+        for pkg in [*sorted(packages, key=lambda p: -max(c.get(p, 0) for c in costs)), MODULES]:
             cells = " | ".join(f"{c[pkg]:.0f}" if pkg in c else "-" for c in costs)
             print(f"| {pkg} | {cells} |")
 
