@@ -95,3 +95,47 @@ def test_a_migrated_sqlite_store_opens_without_alembic_or_aiosqlite(tmp_path: Pa
         modules = _modules(tmp_path, *argv)
         assert {name.split(".")[0] for name in modules} & {"alembic", "aiosqlite"} == set(), argv
         assert modules & unwanted == set(), argv
+
+
+# The handler of `chat` replaced by one that reports the collector's state while it runs.
+GC_PROBE = """
+import gc, json, sys
+import bots.cli
+
+async def handler(settings, args):
+    seen["during"] = [gc.isenabled(), gc.get_freeze_count() > 0, "core.app" in sys.modules]
+    return 0
+
+seen = {}
+bots.cli._HANDLERS["chat"] = handler
+if sys.argv[1] == "process":
+    sys.argv[1:] = ["chat", "--message", "/help"]
+    code = bots.cli.main()
+else:
+    code = bots.cli.main(["chat", "--message", "/help"])
+seen["after"] = [gc.isenabled(), gc.get_freeze_count() > 0]
+print(json.dumps({"code": code, **seen}))
+"""
+
+
+@pytest.mark.parametrize("how", ["process", "argv"])
+def test_the_collector_runs_during_a_command_and_start_up_is_frozen(
+    tmp_path: Path, how: str
+) -> None:
+    """As the process (the console script), the CLI loads the command's modules with the
+    collector off and freezes them, then runs the command with the collector on (a REPL or a
+    model turn makes garbage) and freezes what is left at exit. Called with argv (tests,
+    embedding) it leaves the caller's collector alone."""
+    proc = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, how],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["code"] == 0, proc.stderr
+    frozen = how == "process"
+    assert report["during"] == [True, frozen, True]
+    assert report["after"] == [True, frozen]
