@@ -16,13 +16,10 @@ store. This module imports no platform SDK, so the CLI can load it for ``--help`
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Mapping
 from importlib import import_module
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
-
-from core.bills.books import actor_of
 
 if TYPE_CHECKING:
     from core.app import Tallybot
@@ -121,6 +118,8 @@ async def thread_context(bot: Tallybot, key: str | None) -> tuple[str | None, st
     answered in and the platform's id of the person it is answering (its last writer, kept
     on the thread). An answer posted with no inbound event -- a run recovered after a crash
     -- binds its approval buttons to that person instead of to anyone (issue 10)."""
+    from core.bills.books import actor_of  # not for ``tallybot --help`` (issue 12)
+
     thread = await bot.channels.thread(key) if key else None
     if thread is None:
         return None, None
@@ -148,6 +147,8 @@ class ApprovalTokens:
 
     async def issue(self, run_id: str, requester: str | None, place: str) -> str:
         """A fresh token for the buttons of ``run_id`` in ``place``."""
+        import secrets  # not for ``tallybot --help`` (issue 12)
+
         token = secrets.token_urlsafe(12)
         record = {"run_id": run_id, "requester": requester, "place": place}
         await self._bot.channels.put(self._key(token), json.dumps(record))

@@ -15,7 +15,6 @@ is left for the next process (or another replica) to recover.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import faulthandler
 import gc
@@ -27,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ConfigError, TallybotError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from aiohttp import web
 
     from bots.web import SubApp
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
+        import asyncio  # here, not at the top: ``tallybot --help`` does not need it
+
         asyncio.run(serve(settings, host=args.host, port=args.port, freeze_heap=True))
     except ConfigError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -94,6 +97,8 @@ async def serve(
 ) -> None:
     """Open tallybot, start the channels and the HTTP app, run until SIGTERM or ``stop``.
     ``freeze_heap``: this process only serves (the CLI), see :func:`gc.freeze`."""
+    import asyncio
+
     from core.health import SqliteClaim, sqlite_path
 
     stop = stop or asyncio.Event()
@@ -113,6 +118,8 @@ async def serve(
 
 
 def _on_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,6 +137,8 @@ def _on_signals(stop: asyncio.Event) -> list[signal.Signals]:
 
 
 def _log_tasks() -> None:
+    import asyncio
+
     for task in asyncio.all_tasks():
         lines: list[str] = []
         awaited: Any = task.get_coro()
@@ -152,6 +161,8 @@ async def _serve(
     expiry_interval: float,
     freeze_heap: bool,
 ) -> None:
+    import asyncio
+
     from aiohttp import web
 
     from core.app import Tallybot

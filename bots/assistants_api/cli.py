@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,9 @@ def add_parsers(sub: Any) -> None:
 
 async def serve_api(settings: Settings, args: argparse.Namespace) -> int:
     """Serve ``/v1`` until interrupted."""
-    from aiohttp import web  # here, not at the top: ``tallybot --help`` does not need it
+    import asyncio  # these two here, not at the top: ``tallybot --help`` needs neither
+
+    from aiohttp import web
 
     from bots.assistants_api.app import build_api
     from core.app import Tallybot

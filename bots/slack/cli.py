@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
@@ -37,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     try:
+        import asyncio  # here, not at the top: ``tallybot --help`` does not need it
+
         asyncio.run(serve(settings, host=args.host, port=args.port, path=args.path))
     except KeyboardInterrupt:
         return 0

@@ -7,7 +7,6 @@ Long polling by default; a webhook server on ``--port`` when TELEGRAM_WEBHOOK_UR
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import signal
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING
 from core.errors import TallybotError
 
 if TYPE_CHECKING:
+    import asyncio
+
     from core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
+        import asyncio  # here, not at the top: ``tallybot --help`` does not need it
+
         asyncio.run(serve(settings, listen=args.listen, port=args.port))
     except TallybotError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -76,6 +79,8 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Open the bot, start the adapter, and run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    import asyncio
+
     from bots.telegram.adapter import TelegramAdapter
     from core.app import Tallybot
 

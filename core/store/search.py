@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.domain import utcnow
 from core.store.base import Database
@@ -102,6 +101,8 @@ class PassageMatch:
 
 
 def _upsert_document(dialect: str, values: dict[str, Any]) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(search_documents).values(**values)
     return stmt.on_conflict_do_update(
