@@ -178,3 +178,9 @@ def _execute(conn: sa.Connection, sql: str, args: Any, many: bool) -> Any:
             conn.invalidate(error)
         raise error from err
     return cursor
+
+
+def driver_sql(conn: sa.Connection, sql: str) -> None:
+    """``sql`` without parameters (``BEGIN IMMEDIATE``, ...) on the driver; its errors as
+    SQLAlchemy's."""
+    _execute(conn, sql, (), False).close()
