@@ -60,7 +60,7 @@ class _Plan:
         columns = list(compiled.effective_returning) if self.returning else []
         if stmt.is_select:
             columns = list(stmt.selected_columns)
-        fields = [c.key for c in columns]
+        fields = [c.key for c in columns]  # an unlabeled expression's: "count", "max"
         self.row: Any = namedtuple("Row", fields, rename=True) if columns else None  # type: ignore[misc]
         self.results = [
             (i, p)
