@@ -1,25 +1,21 @@
 """The hot path's prepared statements, run straight on the driver's cursor (issue 12).
 
-Issue 12's target -- 1,000 concurrent conversations within 1.5x the model's time -- is bound
-by the SQLite store's one worker thread, and nearly all of what it does per turn is
-SQLAlchemy Core executing ~20 small statements: a cached ``conn.execute(stmt,
-params).first()`` costs ~21 us, the same statement on the sqlite3 connection ~5 us (compiling
-is cached already; the cost is the execution context and the result machinery).
+Why: 1,000 concurrent conversations were bound by the SQLite store's one worker thread, and
+what it did per turn (~0.7 ms) was SQLAlchemy Core executing ~20 small cached statements: a
+``conn.execute(stmt, params).first()`` ~21 us, the same on the sqlite3 connection ~5 us (the
+cost is the execution context and result machinery, not compiling).
 
-:class:`Prepared` wraps one statement that is built once (a module constant). It is compiled
-by SQLAlchemy itself, once per dialect (and for INSERT/UPDATE per set of parameter names, as
-SQLAlchemy's own cache does): the SQL string, the parameters' order, and the bind and result
-processors of their types (``type.dialect_impl(dialect)``), so tables.py's types
-(UTCDateTime, Money, JSON, Boolean) stay the one source of every conversion. It is then run on
-the DBAPI connection under the SQLAlchemy connection the work function got (its transaction;
-on PostgreSQL SQLAlchemy's asyncpg adapter, whose synchronous face works inside the greenlet
-:class:`core.store.base.Database` runs each transaction in). Rows come back as one namedtuple
-class per statement, read by attribute like SQLAlchemy's rows. A driver error is raised as
-SQLAlchemy raises it (``DBAPIError.instance``: ``IntegrityError`` for a duplicate key, ...);
-a dead connection is invalidated (``connection_invalidated``, which ``Database`` retries; unlike
-SQLAlchemy's own path, which also marks the pool's older connections stale through a private
-call, only that connection). ``before_cursor_execute`` listeners (the statement counter of
-``bench/count_turn.py``) still see every statement.
+What: :class:`Prepared` wraps one statement built once (a module constant). SQLAlchemy compiles
+it once per dialect -- per set of parameter names for INSERT/UPDATE, as its own cache does --
+giving the SQL, the parameters' order and their types' bind and result processors
+(``type.dialect_impl(dialect)``), so tables.py's types stay the one source of every
+conversion. It runs on the DBAPI connection under the SQLAlchemy connection the work function
+got, inside its transaction (on PostgreSQL SQLAlchemy's asyncpg adapter, whose synchronous face
+works in the greenlet :class:`core.store.base.Database` runs each transaction in). Rows are a
+namedtuple class per statement. Driver errors are raised as SQLAlchemy's
+(``DBAPIError.instance``: ``IntegrityError``, ...); a dead connection is invalidated
+(``connection_invalidated``: ``Database`` retries; SQLAlchemy would also mark the pool's older
+connections stale, a private call). ``before_cursor_execute`` listeners see every statement.
 """
 
 from __future__ import annotations
@@ -112,7 +108,7 @@ class Prepared:
         return plan
 
     def _run(self, conn: sa.Connection, params: Params | Sequence[Params]) -> tuple[_Plan, Any]:
-        if isinstance(params, Mapping):
+        if type(params) is dict or isinstance(params, Mapping):
             plan = self._plan(conn.dialect, params)
             return plan, _execute(conn, plan.sql, plan.args(params), False)
         if len(params) == 1:
@@ -121,7 +117,7 @@ class Prepared:
         return plan, _execute(conn, plan.sql, [plan.args(p) for p in params], True)
 
     def first(self, conn: sa.Connection, params: Params) -> Any:
-        """The first row (a namedtuple), None when there is none."""
+        """The first row, None when there is none."""
         plan, cursor = self._run(conn, params)
         raw = cursor.fetchone()
         cursor.close()
