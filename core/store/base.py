@@ -131,10 +131,11 @@ class SqliteDatabase(Database):
     a pool checkout, a ``begin`` listener's statement through SQLAlchemy and a pool reset per
     transaction (issue 12).
 
-    Calls queued while the worker is busy are taken together: the reads first, each in a
-    transaction of its own, answered with one wake-up of their event loop; then the writes,
-    committed in groups: every write in the worker's next transaction, each in its own
-    SAVEPOINT, and one COMMIT makes them all durable (a COMMIT costs far more than the
+    Calls queued while the worker is busy are taken together, in order of arrival: the reads
+    at the head of the queue, each in a transaction of its own, answered with one wake-up of
+    their event loop (not a thread pool future each); or the writes there, committed in
+    groups: every write in the worker's next transaction, each in its own SAVEPOINT, and one
+    COMMIT makes them all durable (a COMMIT costs far more than the
     statements of one turn's write). A write that raises rolls back to its savepoint and fails
     alone; the others commit. No write is answered before the COMMIT that holds it returned.
     One write alone is a plain transaction.
@@ -154,8 +155,7 @@ class SqliteDatabase(Database):
         event.listen(self.sync, "connect", sqlite_pragmas)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
         self._conn: sa.Connection | None = None  # the worker's, checked out on first use
-        self._reads: deque[_Write] = deque()  # appended on the loop, taken on the worker
-        self._writes: deque[_Write] = deque()
+        self._queue: deque[_Call] = deque()  # reads and writes in order of arrival
         self._scheduled = False
 
     @property
@@ -190,46 +190,46 @@ class SqliteDatabase(Database):
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
 
     async def read(self, work: Work[T]) -> T:
-        return cast(T, await self._queued(self._reads, work))
+        return cast(T, await self._queued(work, write=False))
 
     async def write(self, work: Work[T]) -> T:
-        return cast(T, await self._queued(self._writes, work))
+        return cast(T, await self._queued(work, write=True))
 
-    def _queued(self, queue: deque[_Write], work: Work[Any]) -> asyncio.Future[Any]:
+    def _queued(self, work: Work[Any], *, write: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        job = _Write(work, loop.create_future(), loop)
-        queue.append(job)
+        job = _Call(work, loop.create_future(), loop, write)
+        self._queue.append(job)  # appended on the loop, taken on the worker
         # Invariant: while _scheduled is set, a drain is queued on the worker that has not
-        # yet looked at the queues, so it will see this call.
+        # yet looked at the queue, so it will see this call.
         if not self._scheduled:
             self._scheduled = True
             self.worker.submit(self._drain)
         return job.done
 
     def _drain(self) -> None:
-        """On the worker: every queued read, then the next group of queued writes in one
-        transaction; the callers of each are answered with one wake-up of their loop."""
+        """On the worker: the calls at the head of the queue that are all reads, or all
+        writes (at most a group), in arrival order; their callers are answered with one
+        wake-up of their event loop. Reads each run in a transaction of their own, writes
+        in one."""
         self._scheduled = False
-        reads = _taken(self._reads, len(self._reads))
+        head = self._queue[0].write if self._queue else False
+        jobs = _taken(self._queue, head, self.GROUP if head else len(self._queue))
         try:
-            for read in reads:
-                self._read_one(read)
-        finally:
-            _answer(reads)
-        group = _taken(self._writes, self.GROUP)
-        try:
-            if group:
-                self._commit(group)
+            if jobs and head:
+                self._commit(jobs)
+            else:
+                for read in jobs:
+                    self._read_one(read)
         except BaseException as exc:  # no connection to be had, or closing it failed
-            for write in group:
-                write.error = write.error or exc
+            for job in jobs:
+                job.error = job.error or exc
         finally:
-            if (self._writes or self._reads) and not self._scheduled:  # more than one group
+            if self._queue and not self._scheduled:  # more than one group
                 self._scheduled = True
                 self.worker.submit(self._drain)
-            _answer(group)
+            _answer(jobs)
 
-    def _read_one(self, read: _Write) -> None:
+    def _read_one(self, read: _Call) -> None:
         """One read in a transaction of its own (one snapshot for all its statements)."""
         try:
             conn = self._connection()
@@ -246,7 +246,7 @@ class SqliteDatabase(Database):
         except BaseException as exc:
             read.error = read.error or exc
 
-    def _commit(self, group: list[_Write]) -> None:
+    def _commit(self, group: list[_Call]) -> None:
         """Run ``group`` and commit it, leaving each write's result or error on it. Writes
         an error sent back to the queue are removed from ``group``."""
         conn = self._connection()
@@ -262,7 +262,7 @@ class SqliteDatabase(Database):
                 _end(conn, commit=False)
                 for earlier in group[:index]:
                     earlier.error = earlier.error or _lost(write.error)
-                self._writes.extendleft(reversed(group[index + 1 :]))
+                self._queue.extendleft(reversed(group[index + 1 :]))
                 del group[index + 1 :]
                 return
         try:
@@ -286,30 +286,31 @@ class SqliteDatabase(Database):
 
 
 @dataclass(slots=True, eq=False)
-class _Write:
+class _Call:
     """A queued call: its work, its caller's future, and (on the worker) what came of it."""
 
     work: Work[Any]
     done: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    write: bool = True
     result: Any = None
     error: BaseException | None = None
 
 
-def _taken(queue: deque[_Write], most: int) -> list[_Write]:
-    """Up to ``most`` calls off ``queue``; those whose caller gave up before they ran are
-    dropped."""
-    taken: list[_Write] = []
-    while queue and len(taken) < most:
+def _taken(queue: deque[_Call], write: bool, most: int) -> list[_Call]:
+    """Up to ``most`` calls off the head of ``queue`` while they are writes (or reads), in
+    order; those whose caller gave up before they ran are dropped."""
+    taken: list[_Call] = []
+    while queue and len(taken) < most and queue[0].write == write:
         job = queue.popleft()
         if not job.done.cancelled():
             taken.append(job)
     return taken
 
 
-def _answer(group: list[_Write]) -> None:
+def _answer(group: list[_Call]) -> None:
     """Hand each call's outcome to its caller: one callback per event loop (one here)."""
-    loops: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+    loops: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
     for write in group:
         loops.setdefault(write.loop, []).append(write)
     for loop, writes in loops.items():
@@ -317,7 +318,7 @@ def _answer(group: list[_Write]) -> None:
             loop.call_soon_threadsafe(_settle, writes)
 
 
-def _settle(writes: list[_Write]) -> None:
+def _settle(writes: list[_Call]) -> None:
     for write in writes:
         if write.done.done():  # cancelled meanwhile
             continue
@@ -327,7 +328,7 @@ def _settle(writes: list[_Write]) -> None:
             write.done.set_result(write.result)
 
 
-def _run_alone(conn: sa.Connection, write: _Write) -> None:
+def _run_alone(conn: sa.Connection, write: _Call) -> None:
     """One write in a transaction of its own."""
     try:
         _begin(conn, "BEGIN IMMEDIATE")
@@ -344,7 +345,7 @@ def _run_alone(conn: sa.Connection, write: _Write) -> None:
         write.error = write.error or exc
 
 
-def _run_saved(conn: sa.Connection, write: _Write) -> bool:
+def _run_saved(conn: sa.Connection, write: _Call) -> bool:
     """One write of a group in its own SAVEPOINT, its result or error left on it. False when
     the error also ended the enclosing transaction.
 

@@ -7,7 +7,7 @@ a status-log row in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,18 @@ _CALLS_OF = (
     sa.select(tool_calls)
     .where(tool_calls.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
     .order_by(tool_calls.c.run_id, tool_calls.c.seq)
+)
+# The same for one run, the common case of a turn's history (the run before it): no expanding
+# IN to render, so it runs on the driver's cursor (core.store.fast).
+_STEPS_OF_ONE = Prepared(
+    sa.select(run_steps)
+    .where(run_steps.c.run_id == sa.bindparam("w_run"))
+    .order_by(run_steps.c.seq)
+)
+_CALLS_OF_ONE = Prepared(
+    sa.select(tool_calls)
+    .where(tool_calls.c.run_id == sa.bindparam("w_run"))
+    .order_by(tool_calls.c.seq)
 )
 
 
@@ -128,8 +140,14 @@ class RunsRepo:
 
     @staticmethod
     def _steps_of(conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
-        step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
-        call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
+        step_rows: Sequence[Any]
+        call_rows: Sequence[Any]
+        if len(run_ids) == 1:
+            one = {"w_run": run_ids[0]}
+            step_rows, call_rows = _STEPS_OF_ONE.all(conn, one), _CALLS_OF_ONE.all(conn, one)
+        else:
+            step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
+            call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
         steps = {
             r.id: RunStep(
                 id=r.id,

@@ -225,7 +225,7 @@ async def _grouped(store: Store, works: list) -> list:  # type: ignore[type-arg]
     pending = [asyncio.ensure_future(store.db.write(w)) for w in works]
     await asyncio.sleep(0)
     assert isinstance(store.db, SqliteDatabase)
-    assert len(store.db._writes) == len(works)  # all queued behind the read
+    assert [job.write for job in store.db._queue] == [True] * len(works)  # behind the read
     release.set()
     await busy
     return await asyncio.gather(*pending, return_exceptions=True)
@@ -398,9 +398,28 @@ async def test_sqlite_reads_queued_together_are_answered_and_one_that_raises_fai
     ]
     await asyncio.sleep(0)
     assert isinstance(store.db, SqliteDatabase)
-    assert len(store.db._reads) == 3
+    assert [job.write for job in store.db._queue] == [False] * 3
     release.set()
     await busy
     first, failed, third = await asyncio.gather(*pending, return_exceptions=True)
     assert isinstance(failed, sa.exc.OperationalError)
     assert first.id == thread.id and third is not None and third.id == thread.id  # type: ignore[union-attr]
+
+
+async def test_sqlite_calls_queued_together_run_in_their_order(store: Store) -> None:
+    """A read queued behind a write (neither awaited yet) sees that write; a write queued
+    behind a read is not seen by it."""
+    import asyncio
+
+    thread = await store.get_or_create_thread("console:order")
+    release = threading.Event()
+    busy = asyncio.ensure_future(store.db.read(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.05)
+    before = asyncio.ensure_future(store.get_thread(thread.id))
+    write = asyncio.ensure_future(store.update_thread(thread.id, title="written"))
+    after = asyncio.ensure_future(store.get_thread(thread.id))
+    await asyncio.sleep(0)
+    release.set()
+    await busy
+    await write
+    assert ((await before).title, (await after).title) == (None, "written")

@@ -127,6 +127,11 @@ async def _a_turn_stored(store: Store) -> dict[str, Any]:
     )
     later = Run(id=new_id("run"), thread_id=thread.id, model="m", upto_seq=1)
     await store.create_run(later)  # the window of this one holds the first
+    later_step = await store.add_step(later, StepType.TOOL_CALLS)
+    later_call = ToolCall(
+        id="call_2", run_id=later.id, step_id=later_step.id, name="t", arguments="[]"
+    )
+    await store.add_tool_call(later_step, later_call)
     return {
         "w_thread": thread.id,
         "w_key": "console:fast",
