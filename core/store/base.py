@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from core.store.db import HEAD, create_engine, prepare_sqlite, sqlite_pragmas, upgrade
+from core.store.fast import driver_sql
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -124,11 +125,20 @@ class Database:
 class SqliteDatabase(Database):
     """SQLite: a synchronous engine driven from one worker thread of this store.
 
-    Writes are committed in groups: every write queued while the worker was busy runs in the
-    worker's next transaction, each in its own SAVEPOINT, and one COMMIT makes them all
-    durable (a COMMIT costs far more than the statements of one turn's write). A write that
-    raises rolls back to its savepoint and fails alone; the others commit. No write is
-    answered before the COMMIT that holds it returned. One write alone is a plain transaction.
+    The worker keeps one connection checked out for the store's life and opens and ends each
+    transaction itself -- ``BEGIN`` for a read, ``BEGIN IMMEDIATE`` for a write, sent
+    straight to the driver inside a SQLAlchemy transaction of that connection -- instead of
+    a pool checkout, a ``begin`` listener's statement through SQLAlchemy and a pool reset per
+    transaction (issue 12).
+
+    Calls queued while the worker is busy are taken together, in order of arrival: the reads
+    at the head of the queue, each in a transaction of its own, answered with one wake-up of
+    their event loop (not a thread pool future each); or the writes there, committed in
+    groups: every write in the worker's next transaction, each in its own SAVEPOINT, and one
+    COMMIT makes them all durable (a COMMIT costs far more than the
+    statements of one turn's write). A write that raises rolls back to its savepoint and fails
+    alone; the others commit. No write is answered before the COMMIT that holds it returned.
+    One write alone is a plain transaction.
     """
 
     GROUP = 64  # writes per transaction at most: bounds how long the write lock is held
@@ -143,9 +153,9 @@ class SqliteDatabase(Database):
         self.sync = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
         event.listen(self.sync, "connect", _autocommit_driver)
         event.listen(self.sync, "connect", sqlite_pragmas)
-        event.listen(self.sync, "begin", _begin)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
-        self._writes: deque[_Write] = deque()  # appended on the loop, taken on the worker
+        self._conn: sa.Connection | None = None  # the worker's, checked out on first use
+        self._queue: deque[_Call] = deque()  # reads and writes in order of arrival
         self._scheduled = False
 
     @property
@@ -160,109 +170,147 @@ class SqliteDatabase(Database):
         if await self._on_worker(self._stamped) != HEAD:
             await upgrade(self.engine)
 
+    def _connection(self) -> sa.Connection:
+        """On the worker: its one connection (again after it was closed)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self.sync.connect()
+        return self._conn
+
     def _stamped(self) -> str | None:
-        with self.sync.connect() as conn:
-            try:
-                rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-            except DBAPIError:  # no such table yet
-                return None
-            finally:
-                conn.rollback()
+        conn = self._connection()
+        try:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        except DBAPIError:  # no such table yet
+            return None
+        finally:
+            conn.rollback()
         return str(rows[0][0]) if len(rows) == 1 else None
 
     async def _on_worker(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
 
     async def read(self, work: Work[T]) -> T:
-        def run() -> T:
-            with self.sync.connect() as conn:
-                try:
-                    return work(conn)
-                finally:
-                    conn.rollback()
-
-        return await self._on_worker(run)
+        return cast(T, await self._queued(work, write=False))
 
     async def write(self, work: Work[T]) -> T:
+        return cast(T, await self._queued(work, write=True))
+
+    def _queued(self, work: Work[Any], *, write: bool) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        write = _Write(work, loop.create_future(), loop)
-        self._writes.append(write)
+        job = _Call(work, loop.create_future(), loop, write)
+        self._queue.append(job)  # appended on the loop, taken on the worker
         # Invariant: while _scheduled is set, a drain is queued on the worker that has not
-        # yet looked at the queue, so it will see this write.
+        # yet looked at the queue, so it will see this call.
         if not self._scheduled:
             self._scheduled = True
             self.worker.submit(self._drain)
-        return cast(T, await write.done)
+        return job.done
 
     def _drain(self) -> None:
-        """On the worker: the next group of queued writes, in one transaction; their callers
-        are answered with one wake-up of their event loop."""
+        """On the worker: the calls at the head of the queue that are all reads, or all
+        writes (at most a group), in arrival order; their callers are answered with one
+        wake-up of their event loop. Reads each run in a transaction of their own, writes
+        in one."""
         self._scheduled = False
-        group: list[_Write] = []
-        while self._writes and len(group) < self.GROUP:
-            write = self._writes.popleft()
-            if not write.done.cancelled():  # its caller gave up before it ran: skipped
-                group.append(write)
+        head = self._queue[0].write if self._queue else False
+        jobs = _taken(self._queue, head, self.GROUP if head else len(self._queue))
         try:
-            if group:
-                self._commit(group)
+            if jobs and head:
+                self._commit(jobs)
+            else:
+                for read in jobs:
+                    self._read_one(read)
         except BaseException as exc:  # no connection to be had, or closing it failed
-            for write in group:
-                write.error = write.error or exc
+            for job in jobs:
+                job.error = job.error or exc
         finally:
-            if self._writes and not self._scheduled:  # more queued than one group takes
+            if self._queue and not self._scheduled:  # more than one group
                 self._scheduled = True
                 self.worker.submit(self._drain)
-            _answer(group)
+            _answer(jobs)
 
-    def _commit(self, group: list[_Write]) -> None:
+    def _read_one(self, read: _Call) -> None:
+        """One read in a transaction of its own (one snapshot for all its statements)."""
+        try:
+            conn = self._connection()
+            _begin(conn, "BEGIN")
+        except BaseException as exc:
+            read.error = exc
+            return
+        try:
+            read.result = read.work(conn)
+        except BaseException as exc:
+            read.error = exc
+        try:
+            _end(conn, commit=False)
+        except BaseException as exc:
+            read.error = read.error or exc
+
+    def _commit(self, group: list[_Call]) -> None:
         """Run ``group`` and commit it, leaving each write's result or error on it. Writes
         an error sent back to the queue are removed from ``group``."""
-        with self.sync.connect().execution_options(tallybot_write=True) as conn:
-            if len(group) == 1:
-                _run_alone(conn, group[0])
+        conn = self._connection()
+        if len(group) == 1:
+            _run_alone(conn, group[0])
+            return
+        _begin(conn, "BEGIN IMMEDIATE")  # raises when the lock was not to be had: nothing ran
+        for index, write in enumerate(group):
+            if not _run_saved(conn, write):
+                # The error ended the whole transaction (SQLite does that for a full
+                # disk, I/O errors, ...): what ran before it is gone with it, and the
+                # writes not run yet go to the next transaction.
+                _end(conn, commit=False)
+                for earlier in group[:index]:
+                    earlier.error = earlier.error or _lost(write.error)
+                self._queue.extendleft(reversed(group[index + 1 :]))
+                del group[index + 1 :]
                 return
-            trans = conn.begin()  # raises when the lock was not to be had: nothing ran
-            for index, write in enumerate(group):
-                if not _run_saved(conn, write):
-                    # The error ended the whole transaction (SQLite does that for a full
-                    # disk, I/O errors, ...): what ran before it is gone with it, and the
-                    # writes not run yet go to the next transaction.
-                    trans.rollback()
-                    for earlier in group[:index]:
-                        earlier.error = earlier.error or _lost(write.error)
-                    self._writes.extendleft(reversed(group[index + 1 :]))
-                    del group[index + 1 :]
-                    return
-            try:
-                trans.commit()
-            except BaseException as exc:
-                for write in group:
-                    write.error = write.error or exc
-                raise
+        try:
+            _end(conn, commit=True)
+        except BaseException as exc:
+            for write in group:
+                write.error = write.error or exc
+            raise
 
     async def close(self) -> None:
         # The connection belongs to the worker thread: it is closed there.
-        await self._on_worker(self.sync.dispose)
+        await self._on_worker(self._close)
         self.worker.shutdown(wait=True)
         if self._engine is not None:
             await self._engine.dispose()
 
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self.sync.dispose()
+
 
 @dataclass(slots=True, eq=False)
-class _Write:
-    """A queued write: its work, its caller's future, and (on the worker) what came of it."""
+class _Call:
+    """A queued call: its work, its caller's future, and (on the worker) what came of it."""
 
     work: Work[Any]
     done: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    write: bool = True
     result: Any = None
     error: BaseException | None = None
 
 
-def _answer(group: list[_Write]) -> None:
-    """Hand each write's outcome to its caller: one callback per event loop (one here)."""
-    loops: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+def _taken(queue: deque[_Call], write: bool, most: int) -> list[_Call]:
+    """Up to ``most`` calls off the head of ``queue`` while they are writes (or reads), in
+    order; those whose caller gave up before they ran are dropped."""
+    taken: list[_Call] = []
+    while queue and len(taken) < most and queue[0].write == write:
+        job = queue.popleft()
+        if not job.done.cancelled():
+            taken.append(job)
+    return taken
+
+
+def _answer(group: list[_Call]) -> None:
+    """Hand each call's outcome to its caller: one callback per event loop (one here)."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
     for write in group:
         loops.setdefault(write.loop, []).append(write)
     for loop, writes in loops.items():
@@ -270,7 +318,7 @@ def _answer(group: list[_Write]) -> None:
             loop.call_soon_threadsafe(_settle, writes)
 
 
-def _settle(writes: list[_Write]) -> None:
+def _settle(writes: list[_Call]) -> None:
     for write in writes:
         if write.done.done():  # cancelled meanwhile
             continue
@@ -280,16 +328,24 @@ def _settle(writes: list[_Write]) -> None:
             write.done.set_result(write.result)
 
 
-def _run_alone(conn: sa.Connection, write: _Write) -> None:
+def _run_alone(conn: sa.Connection, write: _Call) -> None:
     """One write in a transaction of its own."""
     try:
-        with conn.begin():
-            write.result = write.work(conn)
+        _begin(conn, "BEGIN IMMEDIATE")
     except BaseException as exc:
         write.error = exc
+        return
+    try:
+        write.result = write.work(conn)
+    except BaseException as exc:
+        write.error = exc
+    try:
+        _end(conn, commit=write.error is None)
+    except BaseException as exc:
+        write.error = write.error or exc
 
 
-def _run_saved(conn: sa.Connection, write: _Write) -> bool:
+def _run_saved(conn: sa.Connection, write: _Call) -> bool:
     """One write of a group in its own SAVEPOINT, its result or error left on it. False when
     the error also ended the enclosing transaction.
 
@@ -312,6 +368,27 @@ def _run_saved(conn: sa.Connection, write: _Write) -> bool:
     return True
 
 
+def _begin(conn: sa.Connection, sql: str) -> None:
+    """A transaction of SQLAlchemy's on ``conn`` (its ``begin`` events fire; its BEGIN does
+    nothing on pysqlite) and ``sql``, ``BEGIN`` or ``BEGIN IMMEDIATE``, on the driver."""
+    if conn.in_transaction():  # one a failed end left behind
+        conn.rollback()
+    conn.begin()
+    try:
+        driver_sql(conn, sql)
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _end(conn: sa.Connection, *, commit: bool) -> None:
+    """Commit or roll back: SQLAlchemy's transaction, and with it the driver's."""
+    if commit:
+        conn.commit()
+    else:
+        conn.rollback()
+
+
 def _lost(error: BaseException | None) -> BaseException:
     """The error of a write that ran, but in a transaction another write's error ended."""
     cause = error if error is not None else RuntimeError("transaction ended")
@@ -325,14 +402,8 @@ def _lost(error: BaseException | None) -> BaseException:
 
 
 def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:
-    # pysqlite's own implicit BEGIN is switched off; _begin emits the right one (SQLAlchemy's
-    # documented recipe for SQLite transactions).
+    # pysqlite's own implicit BEGIN is switched off; the worker emits the right one.
     dbapi_conn.isolation_level = None
-
-
-def _begin(conn: sa.Connection) -> None:
-    write = conn.get_execution_options().get("tallybot_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def database(engine: AsyncEngine) -> Database:

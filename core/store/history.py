@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from core.domain import Message, Run, RunStatus
+from core.store.fast import Prepared
 from core.store.runs import RunsRepo
 from core.store.tables import messages, runs
 from core.store.threads import ThreadsRepo
@@ -49,7 +50,7 @@ class HistoryCache:
     messages_limit: int = MESSAGES_CACHED
 
 
-_WINDOW_RUNS = (
+_WINDOW_RUNS = Prepared(
     sa.select(runs.c.id, runs.c.model, runs.c.status, runs.c.upto_seq, runs.c.created_at)
     .where(
         runs.c.thread_id == sa.bindparam("w_thread"),
@@ -60,7 +61,7 @@ _WINDOW_RUNS = (
     .order_by(runs.c.created_at.desc(), runs.c.id.desc())
     .limit(sa.bindparam("w_limit", type_=sa.Integer))
 )
-_WINDOW_MESSAGES = (
+_WINDOW_MESSAGES = Prepared(
     sa.select(messages)
     .where(
         messages.c.thread_id == sa.bindparam("w_thread"),
@@ -80,15 +81,15 @@ def read_history(conn: sa.Connection, run: Run, window: int, cache: HistoryCache
     however long the thread. What ``cache`` holds is not read again."""
     if run.upto_seq:
         window -= 1  # the run itself takes a place in the window
-    listed = conn.execute(
-        _WINDOW_RUNS,
+    listed = _WINDOW_RUNS.all(
+        conn,
         {
             "w_thread": run.thread_id,
             "w_run": run.id,
             "w_created": run.created_at,
             "w_limit": window + 1,
         },
-    ).all()  # fetched at once: iterating a result fetches a row per call
+    )
     rows = listed[::-1]  # oldest first
     after = 0
     if len(rows) > window:
@@ -132,10 +133,9 @@ def _runs(
 def _messages(conn: sa.Connection, run: Run, after: int, cache: HistoryCache) -> list[Message]:
     """The user messages after ``after`` up to ``run``'s, in order; the ones ``cache`` holds
     are not built again (a message never changes)."""
-    rows = conn.execute(
-        _WINDOW_MESSAGES,
-        {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq},
-    ).all()
+    rows = _WINDOW_MESSAGES.all(
+        conn, {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq}
+    )
     found = []
     for row in rows:
         key = (row.seq, row.id)

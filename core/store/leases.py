@@ -17,11 +17,12 @@ from sqlalchemy.exc import IntegrityError
 
 from core.domain import utcnow
 from core.store.base import Database
+from core.store.fast import Prepared
 from core.store.tables import kv, leases, messages, processed_events, runs
 
 # Prepared once (issue 12): what every turn of `tallybot serve` runs (the thread's lease, its
-# outbox), with bound parameters, so no statement is built and keyed per call.
-_TAKE = (
+# outbox), run on the driver's cursor (core.store.fast).
+_TAKE = Prepared(
     leases.update()
     .where(
         leases.c.name == sa.bindparam("w_name"),
@@ -36,10 +37,12 @@ _TAKE = (
         expires_at=sa.bindparam("w_until", type_=leases.c.expires_at.type),
     )
 )
-_LEASE_EXISTS = sa.select(leases.c.name).where(leases.c.name == sa.bindparam("w_name"))
-_INSERT_LEASE = leases.insert()
-_RELEASE = leases.delete().where(
-    leases.c.name == sa.bindparam("w_name"), leases.c.owner == sa.bindparam("w_owner")
+_LEASE_EXISTS = Prepared(sa.select(leases.c.name).where(leases.c.name == sa.bindparam("w_name")))
+_INSERT_LEASE = Prepared(leases.insert())
+_RELEASE = Prepared(
+    leases.delete().where(
+        leases.c.name == sa.bindparam("w_name"), leases.c.owner == sa.bindparam("w_owner")
+    )
 )
 _RECENT_RUNS = (
     sa.select(runs.c.id, runs.c.created_at)
@@ -48,7 +51,7 @@ _RECENT_RUNS = (
     .limit(sa.bindparam("w_newest", type_=sa.Integer))
     .subquery()
 )
-_PENDING_RUNS = (
+_PENDING_RUNS = Prepared(
     sa.select(_RECENT_RUNS.c.id)
     .join(kv, kv.c.key == sa.bindparam("w_prefix", type_=sa.String) + _RECENT_RUNS.c.id)
     .where(kv.c.value == sa.bindparam("w_value"))
@@ -76,9 +79,9 @@ class LeasesRepo:
 
         def take(conn: sa.Connection) -> bool | None:
             """True: taken; False: someone else's live lease; None: no row yet."""
-            if conn.execute(_TAKE, params).rowcount == 1:
+            if _TAKE.run(conn, params) == 1:
                 return True
-            exists = conn.execute(_LEASE_EXISTS, params).first()
+            exists = _LEASE_EXISTS.first(conn, params)
             return False if exists is not None else None
 
         taken = await self.db.write(take)
@@ -87,7 +90,7 @@ class LeasesRepo:
         row = {"name": name, "owner": owner, "replica": replica, "expires_at": until}
         try:
             # Its own transaction: on PostgreSQL a failed INSERT aborts the one it is in.
-            await self.db.write(lambda conn: conn.execute(_INSERT_LEASE, row))
+            await self.db.write(lambda conn: _INSERT_LEASE.run(conn, row))
         except IntegrityError:
             return False  # another process inserted it first
         return True
@@ -108,7 +111,7 @@ class LeasesRepo:
     async def release_lease(self, name: str, owner: str) -> None:
         """Give ``name`` up, if ``owner`` still holds it."""
         params = {"w_name": name, "w_owner": owner}
-        await self.db.write(lambda conn: conn.execute(_RELEASE, params))
+        await self.db.write(lambda conn: _RELEASE.run(conn, params))
 
     async def release_replica(self, replica: str) -> None:
         """Give up every lease of ``replica`` (clean shutdown)."""
@@ -188,4 +191,5 @@ class LeasesRepo:
         """Of the thread's ``newest`` runs, the ids whose key ``prefix + id`` holds ``value``,
         oldest first (the serve outbox of one thread: a bounded read at any length)."""
         params = {"w_thread": thread_id, "w_prefix": prefix, "w_value": value, "w_newest": newest}
-        return await self.db.read(lambda conn: list(conn.execute(_PENDING_RUNS, params).scalars()))
+        rows = await self.db.read(lambda conn: _PENDING_RUNS.all(conn, params))
+        return [row[0] for row in rows]

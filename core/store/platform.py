@@ -7,12 +7,13 @@ from sqlalchemy.exc import IntegrityError
 
 from core.domain import utcnow
 from core.store.base import Database
+from core.store.fast import Prepared
 from core.store.tables import kv, processed_events
 
 # Prepared once (issue 12): the outbox writes twice per turn of `tallybot serve`.
-_KV_GET = sa.select(kv.c.value).where(kv.c.key == sa.bindparam("w_key"))
-_KV_SET = kv.update().where(kv.c.key == sa.bindparam("w_key"))
-_KV_INSERT = kv.insert()
+_KV_GET = Prepared(sa.select(kv.c.value).where(kv.c.key == sa.bindparam("w_key")))
+_KV_SET = Prepared(kv.update().where(kv.c.key == sa.bindparam("w_key")))
+_KV_INSERT = Prepared(kv.insert())
 
 
 class PlatformRepo:
@@ -31,14 +32,13 @@ class PlatformRepo:
 
     async def kv_get(self, key: str) -> str | None:
         params = {"w_key": key}
-        value: str | None = await self.db.read(lambda conn: conn.execute(_KV_GET, params).scalar())
+        value: str | None = await self.db.read(lambda conn: _KV_GET.scalar(conn, params))
         return value
 
     async def kv_set(self, key: str, value: str) -> None:
         def work(conn: sa.Connection) -> None:
             now = utcnow()
-            updated = conn.execute(_KV_SET, {"w_key": key, "value": value, "updated_at": now})
-            if updated.rowcount == 0:
-                conn.execute(_KV_INSERT, {"key": key, "value": value, "updated_at": now})
+            if _KV_SET.run(conn, {"w_key": key, "value": value, "updated_at": now}) == 0:
+                _KV_INSERT.run(conn, {"key": key, "value": value, "updated_at": now})
 
         await self.db.write(work)

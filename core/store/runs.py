@@ -7,7 +7,7 @@ a status-log row in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from core.domain import (
 )
 from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
+from core.store.fast import Prepared
 from core.store.tables import run_steps, runs, status_log, tool_calls
 
 _RUN_STAMP = {
@@ -53,6 +54,18 @@ _CALLS_OF = (
     sa.select(tool_calls)
     .where(tool_calls.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
     .order_by(tool_calls.c.run_id, tool_calls.c.seq)
+)
+# The same for one run, the common case of a turn's history (the run before it): no expanding
+# IN to render, so it runs on the driver's cursor (core.store.fast).
+_STEPS_OF_ONE = Prepared(
+    sa.select(run_steps)
+    .where(run_steps.c.run_id == sa.bindparam("w_run"))
+    .order_by(run_steps.c.seq)
+)
+_CALLS_OF_ONE = Prepared(
+    sa.select(tool_calls)
+    .where(tool_calls.c.run_id == sa.bindparam("w_run"))
+    .order_by(tool_calls.c.seq)
 )
 
 
@@ -127,8 +140,14 @@ class RunsRepo:
 
     @staticmethod
     def _steps_of(conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
-        step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
-        call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
+        step_rows: Sequence[Any]
+        call_rows: Sequence[Any]
+        if len(run_ids) == 1:
+            one = {"w_run": run_ids[0]}
+            step_rows, call_rows = _STEPS_OF_ONE.all(conn, one), _CALLS_OF_ONE.all(conn, one)
+        else:
+            step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
+            call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
         steps = {
             r.id: RunStep(
                 id=r.id,
@@ -190,7 +209,7 @@ class RunsRepo:
 
     async def update_run(self, run: Run, **values: Any) -> None:
         """Non-status fields: usage, required_action, last_error, expires_at, upto_seq."""
-        await self.db.write(lambda conn: conn.execute(RUN_SET, {"w_id": run.id, **values}))
+        await self.db.write(lambda conn: RUN_SET.run(conn, {"w_id": run.id, **values}))
         for key, value in values.items():
             setattr(run, key, value)
 
@@ -278,32 +297,35 @@ class RunsRepo:
 
 # --- one status change, as sync pieces a combined transaction puts together (issue 12) -----
 #
-# The hot path's statements are built once (prepared): executing a statement object SQLAlchemy
-# has seen skips building it and its cache key; only the parameters change.
+# The hot path's statements are built once and run on the driver's cursor (core.store.fast).
 
-_LOG = status_log.insert()
-_RUN_MOVE = runs.update().where(
-    runs.c.id == sa.bindparam("w_id"), runs.c.status == sa.bindparam("w_from")
+_LOG = Prepared(status_log.insert())
+_RUN_MOVE = Prepared(
+    runs.update().where(runs.c.id == sa.bindparam("w_id"), runs.c.status == sa.bindparam("w_from"))
 )
-RUN_SET = runs.update().where(runs.c.id == sa.bindparam("w_id"))
-_STEP_SET = run_steps.update().where(run_steps.c.id == sa.bindparam("w_id"))
-_CALL_SET = tool_calls.update().where(
-    tool_calls.c.run_id == sa.bindparam("w_run"), tool_calls.c.id == sa.bindparam("w_id")
+RUN_SET = Prepared(runs.update().where(runs.c.id == sa.bindparam("w_id")))
+_STEP_SET = Prepared(run_steps.update().where(run_steps.c.id == sa.bindparam("w_id")))
+_CALL_SET = Prepared(
+    tool_calls.update().where(
+        tool_calls.c.run_id == sa.bindparam("w_run"), tool_calls.c.id == sa.bindparam("w_id")
+    )
 )
-_STEP_INSERT = run_steps.insert().values(
-    seq=sa.select(sa.func.count())
-    .select_from(run_steps)
-    .where(run_steps.c.run_id == sa.bindparam("w_run"))
-    .scalar_subquery()
+_STEP_INSERT = Prepared(
+    run_steps.insert().values(
+        seq=sa.select(sa.func.count())
+        .select_from(run_steps)
+        .where(run_steps.c.run_id == sa.bindparam("w_run"))
+        .scalar_subquery()
+    )
 )
-_RUN_STATUS = sa.select(runs.c.status).where(runs.c.id == sa.bindparam("w_id"))
+_RUN_STATUS = Prepared(sa.select(runs.c.status).where(runs.c.id == sa.bindparam("w_id")))
 
 
 def write_output(
     conn: sa.Connection, call: ToolCall, output: str, is_error: bool, now: datetime
 ) -> None:
-    conn.execute(
-        _CALL_SET,
+    _CALL_SET.run(
+        conn,
         {
             "w_run": call.run_id,
             "w_id": call.id,
@@ -329,13 +351,13 @@ def write_run_status(
 ) -> None:
     """The update (only from the status ``run`` is in) and its status-log row."""
     params = {"w_id": run.id, "w_from": run.status.value, **values, "status": new.value}
-    if conn.execute(_RUN_MOVE, params).rowcount != 1:
+    if _RUN_MOVE.run(conn, params) != 1:
         # Someone else moved it first (cancel racing completion): reload and re-check.
-        current = conn.execute(_RUN_STATUS, {"w_id": run.id}).scalar_one()
+        current = _RUN_STATUS.scalar(conn, {"w_id": run.id})
         raise IllegalTransition(
             f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
         )
-    conn.execute(_LOG, {"run_id": run.id, "status": new.value, "at": now})
+    _LOG.run(conn, {"run_id": run.id, "status": new.value, "at": now})
 
 
 def run_applied(run: Run, new: RunStatus, values: dict[str, Any]) -> Run:
@@ -364,8 +386,8 @@ def step_change(
 def write_step_status(
     conn: sa.Connection, step: RunStep, new: StepStatus, values: dict[str, Any], now: datetime
 ) -> None:
-    conn.execute(_STEP_SET, {"w_id": step.id, **values})
-    conn.execute(_LOG, {"run_id": step.run_id, "step_id": step.id, "status": new.value, "at": now})
+    _STEP_SET.run(conn, {"w_id": step.id, **values})
+    _LOG.run(conn, {"run_id": step.run_id, "step_id": step.id, "status": new.value, "at": now})
 
 
 def step_applied(step: RunStep, new: StepStatus, now: datetime, text: str | None) -> None:
@@ -398,9 +420,9 @@ def insert_step(
     if step.details:
         row["details"] = step.details
     row.update(values or {})
-    conn.execute(_STEP_INSERT, row)
+    _STEP_INSERT.run(conn, row)
     rows = [
         {"run_id": step.run_id, "step_id": step.id, "status": s.value, "at": at}
         for s, at in (log or [(step.status, step.created_at)])
     ]
-    conn.execute(_LOG, rows[0] if len(rows) == 1 else rows)
+    _LOG.run(conn, rows)

@@ -12,19 +12,20 @@ from core.bills.books import place_book
 from core.domain import Message, Thread, new_id, utcnow
 from core.errors import AlreadyHandled, NotFound
 from core.store.base import Database
+from core.store.fast import Prepared
 from core.store.tables import messages, processed_events, threads
 
-# Prepared once (issue 12): the statements of every message, with bound parameters, so
-# SQLAlchemy finds them in its compiled cache without building a cache key per call.
-_BY_KEY = sa.select(threads).where(threads.c.key == sa.bindparam("w_key"))
-_INSERT_THREAD = threads.insert()
-_INSERT_MESSAGE = messages.insert()
+# Prepared once (issue 12): the statements of every message, run on the driver's cursor
+# (core.store.fast).
+_BY_KEY = Prepared(sa.select(threads).where(threads.c.key == sa.bindparam("w_key")))
+_INSERT_THREAD = Prepared(threads.insert())
+_INSERT_MESSAGE = Prepared(messages.insert())
 
 
 def insert_message(conn: sa.Connection, msg: Message) -> int:
     """Store ``msg``; returns its ``seq`` (the thread's message order)."""
-    result = conn.execute(
-        _INSERT_MESSAGE,
+    key = _INSERT_MESSAGE.insert(
+        conn,
         {
             "id": msg.id,
             "thread_id": msg.thread_id,
@@ -35,9 +36,7 @@ def insert_message(conn: sa.Connection, msg: Message) -> int:
             "created_at": msg.created_at,
         },
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    return int(key)
 
 
 class ThreadsRepo:
@@ -75,7 +74,7 @@ class ThreadsRepo:
 
     async def thread_by_key(self, key: str) -> Thread | None:
         params = {"w_key": key}
-        row = await self.db.read(lambda conn: conn.execute(_BY_KEY, params).first())
+        row = await self.db.read(lambda conn: _BY_KEY.first(conn, params))
         return self._thread(row) if row else None
 
     async def get_thread(self, thread_id: str) -> Thread:
@@ -128,7 +127,7 @@ class ThreadsRepo:
             "updated_at": thread.created_at,
         }
         try:
-            await self.db.write(lambda conn: conn.execute(_INSERT_THREAD, row))
+            await self.db.write(lambda conn: _INSERT_THREAD.run(conn, row))
         except IntegrityError:
             found = await self.thread_by_key(key)
             if found is None:

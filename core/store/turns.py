@@ -33,6 +33,7 @@ from core.domain import (
 )
 from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
+from core.store.fast import Prepared
 from core.store.files import FilesRepo
 from core.store.history import History, HistoryCache, read_history
 from core.store.runs import (
@@ -80,36 +81,43 @@ class Started(NamedTuple):
     context: TurnContext | None = None
 
 
-# Prepared once (see core.store.runs): the hot path's statements with bound parameters.
-_THREAD = sa.select(threads).where(threads.c.id == sa.bindparam("w_thread"))
-_FILES = (
+# Prepared once (core.store.fast): the hot path's statements, run on the driver's cursor.
+_THREAD = Prepared(sa.select(threads).where(threads.c.id == sa.bindparam("w_thread")))
+_FILES = Prepared(
     sa.select(files)
     .where(files.c.thread_id == sa.bindparam("w_thread"))
     .order_by(files.c.created_at)
 )
-_LAST_ACTIVE = (
+# The statuses are bound one by one, not as a list: a list is an "expanding" parameter,
+# rendered into the SQL anew at every execution.
+_LAST_ACTIVE = Prepared(
     sa.select(runs)
-    .where(runs.c.thread_id == sa.bindparam("w_thread"), runs.c.status.in_(_ACTIVE))
+    .where(
+        runs.c.thread_id == sa.bindparam("w_thread"),
+        runs.c.status.in_([sa.literal(s, runs.c.status.type) for s in _ACTIVE]),
+    )
     .order_by(runs.c.created_at.desc(), runs.c.id.desc())
     .limit(1)
 )
 # The newest user message no run answers yet (NULL when there is none).
-_UNANSWERED = sa.select(sa.func.max(messages.c.seq)).where(
-    messages.c.thread_id == sa.bindparam("w_thread"),
-    messages.c.role == "user",
-    messages.c.seq
-    > sa.select(sa.func.coalesce(sa.func.max(runs.c.upto_seq), 0))
-    .where(runs.c.thread_id == sa.bindparam("w_thread"))
-    .scalar_subquery(),
+_UNANSWERED = Prepared(
+    sa.select(sa.func.max(messages.c.seq)).where(
+        messages.c.thread_id == sa.bindparam("w_thread"),
+        messages.c.role == "user",
+        messages.c.seq
+        > sa.select(sa.func.coalesce(sa.func.max(runs.c.upto_seq), 0))
+        .where(runs.c.thread_id == sa.bindparam("w_thread"))
+        .scalar_subquery(),
+    )
 )
-_CALL_COUNT = (
+_CALL_COUNT = Prepared(
     sa.select(sa.func.count())
     .select_from(tool_calls)
     .where(tool_calls.c.run_id == sa.bindparam("w_run"))
 )
-_INSERT_RUN = runs.insert()
-_INSERT_CALL = tool_calls.insert()
-_LOG = status_log.insert()
+_INSERT_RUN = Prepared(runs.insert())
+_INSERT_CALL = Prepared(tool_calls.insert())
+_LOG = Prepared(status_log.insert())
 
 
 class TurnsRepo:
@@ -146,10 +154,10 @@ class TurnsRepo:
         def work(conn: sa.Connection) -> Started:
             thread = {"w_thread": run.thread_id}
             if stop_at_waiting:
-                row = conn.execute(_LAST_ACTIVE, thread).first()
+                row = _LAST_ACTIVE.first(conn, thread)
                 if row is not None and row.status == RunStatus.REQUIRES_ACTION.value:
                     return Started(RunsRepo._run(row), None)
-            upto = conn.execute(_UNANSWERED, thread).scalar()
+            upto = _UNANSWERED.scalar(conn, thread)
             if upto is None:
                 return Started(None, None)
             run.upto_seq = upto
@@ -198,9 +206,9 @@ class TurnsRepo:
         def work(conn: sa.Connection) -> TurnContext:
             insert_step(conn, step)
             if calls:
-                seq = conn.execute(_CALL_COUNT, {"w_run": run.id}).scalar_one()
-                conn.execute(
-                    _INSERT_CALL,
+                seq = _CALL_COUNT.scalar(conn, {"w_run": run.id})
+                _INSERT_CALL.run(
+                    conn,
                     [
                         {
                             "run_id": c.run_id,
@@ -216,7 +224,7 @@ class TurnsRepo:
                         for i, c in enumerate(calls)
                     ],
                 )
-            conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+            RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
             return _read_context(conn, run.thread_id)
 
         ctx = await self.db.write(work)
@@ -289,13 +297,13 @@ class TurnsRepo:
             if message_id is not None:
                 message.seq = insert_message(conn, message)
             if run_now is None:
-                conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+                RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
                 return None
             try:
                 # Its UPDATE matched nothing when it raises: nothing to undo.
                 write_run_status(conn, run, RunStatus.COMPLETED, run_values, run_now)
             except IllegalTransition as exc:
-                conn.execute(RUN_SET, {"w_id": run.id, "usage": usage})
+                RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
                 return exc
             return None
 
@@ -309,18 +317,18 @@ class TurnsRepo:
 
 
 def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
-    row = conn.execute(_THREAD, {"w_thread": thread_id}).first()
+    row = _THREAD.first(conn, {"w_thread": thread_id})
     if row is None:
         raise NotFound(f"no thread {thread_id}")
-    file_rows = conn.execute(_FILES, {"w_thread": thread_id}).all()
+    file_rows = _FILES.all(conn, {"w_thread": thread_id})
     return TurnContext(ThreadsRepo._thread(row), [FilesRepo._file(f) for f in file_rows])
 
 
 def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, datetime]]) -> None:
     """The run's row as ``run`` is now, and its status-log rows (``log``; by default the one
     of its status)."""
-    conn.execute(
-        _INSERT_RUN,
+    _INSERT_RUN.run(
+        conn,
         {
             "id": run.id,
             "thread_id": run.thread_id,
@@ -334,4 +342,4 @@ def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, dateti
         },
     )
     rows = log or [(run.status, run.created_at)]
-    conn.execute(_LOG, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])
+    _LOG.run(conn, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])

@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from core.store import Store, db
+from core.domain import utcnow
+from core.store import Store, db, tables
 from core.store.base import Database, SqliteDatabase
+from core.store.fast import Prepared
 from tests.pg import PG_URL
 
 
@@ -223,7 +225,7 @@ async def _grouped(store: Store, works: list) -> list:  # type: ignore[type-arg]
     pending = [asyncio.ensure_future(store.db.write(w)) for w in works]
     await asyncio.sleep(0)
     assert isinstance(store.db, SqliteDatabase)
-    assert len(store.db._writes) == len(works)  # all queued behind the read
+    assert [job.write for job in store.db._queue] == [True] * len(works)  # behind the read
     release.set()
     await busy
     return await asyncio.gather(*pending, return_exceptions=True)
@@ -308,3 +310,116 @@ async def test_a_queued_write_whose_caller_gave_up_does_not_run(store: Store) ->
     assert isinstance(outcome[1], asyncio.CancelledError)
     titles = [(await store.get_thread(t.id)).title for t in threads]
     assert titles == ["t0", None, "t2"]
+
+
+# --- the worker's own transactions (SQLite, issue 12) ----------------------------------
+
+
+async def test_sqlite_read_is_one_snapshot(store: Store) -> None:
+    """A read's statements share one transaction: a write another process commits between
+    two of them is not seen by the second (WAL snapshot), only by the next read."""
+    thread = await store.get_or_create_thread("console:snapshot")
+    path = db.sqlite_path(str(store.engine.url))
+    assert path is not None
+    by_id = Prepared(
+        sa.select(tables.threads.c.title).where(tables.threads.c.id == sa.bindparam("i"))
+    )
+
+    def work(conn: sa.Connection) -> tuple[str | None, str | None]:
+        before = by_id.scalar(conn, {"i": thread.id})
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("UPDATE threads SET title = 'other' WHERE id = ?", (thread.id,))
+        other.close()
+        return before, by_id.scalar(conn, {"i": thread.id})
+
+    assert await store.db.read(work) == (None, None)
+    assert (await store.get_thread(thread.id)).title == "other"
+
+
+async def test_sqlite_fast_write_holds_the_lock_and_is_durable_when_answered(
+    store: Store,
+) -> None:
+    """A write whose statements all bypass SQLAlchemy's execution still opens with BEGIN
+    IMMEDIATE, and once answered another connection sees it (it was committed)."""
+    path = db.sqlite_path(str(store.engine.url))
+    assert path is not None
+    thread = await store.get_or_create_thread("console:fastlock")
+    outcome: list[str] = []
+    set_title = Prepared(tables.threads.update().where(tables.threads.c.id == sa.bindparam("i")))
+
+    def work(conn: sa.Connection) -> int:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            outcome.append("other process got the lock")
+        except sqlite3.OperationalError as exc:
+            outcome.append(str(exc))
+        finally:
+            other.close()
+        return set_title.run(conn, {"i": thread.id, "title": "fast", "updated_at": utcnow()})
+
+    assert await store.db.write(work) == 1
+    assert outcome == ["database is locked"]
+    other = sqlite3.connect(path)
+    try:
+        assert other.execute("SELECT title FROM threads WHERE id = ?", (thread.id,)).fetchone()
+    finally:
+        other.close()
+    assert (await store.get_thread(thread.id)).title == "fast"
+
+
+async def test_sqlite_worker_checks_its_connection_out_once(store: Store) -> None:
+    checkouts: list[int] = []
+    sa.event.listen(store.db.sync.pool, "checkout", lambda *a: checkouts.append(1))  # type: ignore[attr-defined]
+    thread = await store.get_or_create_thread("console:once")
+    for i in range(5):
+        await store.update_thread(thread.id, title=str(i))
+        await store.get_thread(thread.id)
+    assert checkouts == []  # the worker's connection was checked out before; kept since
+
+
+async def test_sqlite_reads_queued_together_are_answered_and_one_that_raises_fails_alone(
+    store: Store,
+) -> None:
+    import asyncio
+
+    thread = await store.get_or_create_thread("console:reads")
+    release = threading.Event()
+    busy = asyncio.ensure_future(store.db.read(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.05)  # the worker is inside that read
+
+    def boom(conn: sa.Connection) -> None:
+        conn.execute(sa.text("SELECT no_such_column FROM threads"))
+
+    pending = [
+        asyncio.ensure_future(store.get_thread(thread.id)),
+        asyncio.ensure_future(store.db.read(boom)),
+        asyncio.ensure_future(store.thread_by_key("console:reads")),
+    ]
+    await asyncio.sleep(0)
+    assert isinstance(store.db, SqliteDatabase)
+    assert [job.write for job in store.db._queue] == [False] * 3
+    release.set()
+    await busy
+    first, failed, third = await asyncio.gather(*pending, return_exceptions=True)
+    assert isinstance(failed, sa.exc.OperationalError)
+    assert first.id == thread.id and third is not None and third.id == thread.id  # type: ignore[union-attr]
+
+
+async def test_sqlite_calls_queued_together_run_in_their_order(store: Store) -> None:
+    """A read queued behind a write (neither awaited yet) sees that write; a write queued
+    behind a read is not seen by it."""
+    import asyncio
+
+    thread = await store.get_or_create_thread("console:order")
+    release = threading.Event()
+    busy = asyncio.ensure_future(store.db.read(lambda conn: release.wait(10)))
+    await asyncio.sleep(0.05)
+    before = asyncio.ensure_future(store.get_thread(thread.id))
+    write = asyncio.ensure_future(store.update_thread(thread.id, title="written"))
+    after = asyncio.ensure_future(store.get_thread(thread.id))
+    await asyncio.sleep(0)
+    release.set()
+    await busy
+    await write
+    assert ((await before).title, (await after).title) == (None, "written")
