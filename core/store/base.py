@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from core.store.checkpoint import Checkpointer, no_autocheckpoint
 from core.store.db import HEAD, create_engine, prepare_sqlite, sqlite_pragmas, upgrade
 from core.store.fast import driver_sql
 
@@ -153,6 +155,11 @@ class SqliteDatabase(Database):
         self.sync = sa.create_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
         event.listen(self.sync, "connect", _autocommit_driver)
         event.listen(self.sync, "connect", sqlite_pragmas)
+        # A database file's WAL checkpoints run on a thread of their own, never in a commit.
+        self.checkpointer: Checkpointer | None = None
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            self.checkpointer = Checkpointer(Path(url.database))
+            event.listen(self.sync, "connect", no_autocheckpoint)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="tallybot-sqlite")
         self._conn: sa.Connection | None = None  # the worker's, checked out on first use
         self._queue: deque[_Call] = deque()  # reads and writes in order of arrival
@@ -217,6 +224,8 @@ class SqliteDatabase(Database):
         try:
             if jobs and head:
                 self._commit(jobs)
+                if self.checkpointer is not None:
+                    self.checkpointer.poke()
             else:
                 for read in jobs:
                     self._read_one(read)
@@ -280,6 +289,8 @@ class SqliteDatabase(Database):
             await self._engine.dispose()
 
     def _close(self) -> None:
+        if self.checkpointer is not None:  # first: the worker's is the last connection,
+            self.checkpointer.close()  # whose close checkpoints the log and removes it
         if self._conn is not None:
             self._conn.close()
         self.sync.dispose()
