@@ -129,6 +129,18 @@ class Prepared:
         cursor.close()
         return [plan.make(raw) for raw in rows]
 
+    def unprocessed(
+        self, conn: sa.Connection, params: Params
+    ) -> tuple[list[Sequence[Any]], Callable[[Sequence[Any]], Any]]:
+        """The rows as the driver returns them, and the function that makes one of them the
+        row :meth:`all` would: for a caller that builds only some rows (the history window
+        keeps most of its rows from earlier turns; a key column like an id reads the same
+        unprocessed)."""
+        plan, cursor = self._run(conn, params)
+        rows = cursor.fetchall()
+        cursor.close()
+        return rows, plan.make
+
     def scalar(self, conn: sa.Connection, params: Params) -> Any:
         """The first column of the first row; None when there is no row."""
         row = self.first(conn, params)

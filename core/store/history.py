@@ -12,7 +12,7 @@ statement is a round trip, which costs more than the rows' processing it would s
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -71,6 +71,13 @@ _WINDOW_MESSAGES = Prepared(
     )
     .order_by(messages.c.seq)
 )
+# Where the keys the cache is looked up by sit in the rows (integers and ids: the same
+# unprocessed), so a row the cache holds is never processed (issue 12: its datetimes and
+# JSON were most of what a full window cost).
+_RUN_ID, _RUN_UPTO = (
+    _WINDOW_RUNS.stmt.selected_columns.keys().index(k) for k in ("id", "upto_seq")
+)
+_MESSAGE_SEQ, _MESSAGE_ID = messages.c.keys().index("seq"), messages.c.keys().index("id")
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -81,7 +88,7 @@ def read_history(conn: sa.Connection, run: Run, window: int, cache: HistoryCache
     however long the thread. What ``cache`` holds is not read again."""
     if run.upto_seq:
         window -= 1  # the run itself takes a place in the window
-    listed = _WINDOW_RUNS.all(
+    listed, make = _WINDOW_RUNS.unprocessed(
         conn,
         {
             "w_thread": run.thread_id,
@@ -96,25 +103,31 @@ def read_history(conn: sa.Connection, run: Run, window: int, cache: HistoryCache
         # Only the newest runs can fit the budget; older ones are not even loaded. A run
         # answers up to the thread's newest user message, so upto_seq grows with creation
         # order: the run just outside the window answered every message before the window.
-        after = rows[0].upto_seq
+        after = rows[0][_RUN_UPTO]
         rows = rows[1:]
-    found = _runs(conn, run.thread_id, rows, cache)
+    found = _runs(conn, run.thread_id, rows, make, cache)
     return History(found, _messages(conn, run, after, cache), after)
 
 
 def _runs(
-    conn: sa.Connection, thread_id: str, rows: Sequence[Any], cache: HistoryCache
+    conn: sa.Connection,
+    thread_id: str,
+    rows: Sequence[Sequence[Any]],
+    make: Callable[[Sequence[Any]], Any],
+    cache: HistoryCache,
 ) -> list[Run]:
-    """The runs of ``rows`` (oldest first) with their steps: a finished one from ``cache``,
-    the others built and their steps read (kept once finished: it never changes again)."""
-    known = [_touch(cache.runs, r.id) for r in rows]
-    missing = [r.id for r, run in zip(rows, known, strict=True) if run is None]
+    """The runs of ``rows`` (oldest first, unprocessed) with their steps: a finished one
+    from ``cache``, the others built and their steps read (kept once finished: it never
+    changes again)."""
+    known = [_touch(cache.runs, raw[_RUN_ID]) for raw in rows]
+    missing = [raw[_RUN_ID] for raw, run in zip(rows, known, strict=True) if run is None]
     if not missing:
         return [run for run in known if run is not None]
     steps = RunsRepo._steps_of(conn, missing)
     found = []
-    for r, run in zip(rows, known, strict=True):
+    for raw, run in zip(rows, known, strict=True):
         if run is None:
+            r = make(raw)
             run = Run(
                 id=r.id,
                 thread_id=thread_id,
@@ -133,15 +146,15 @@ def _runs(
 def _messages(conn: sa.Connection, run: Run, after: int, cache: HistoryCache) -> list[Message]:
     """The user messages after ``after`` up to ``run``'s, in order; the ones ``cache`` holds
     are not built again (a message never changes)."""
-    rows = _WINDOW_MESSAGES.all(
+    rows, make = _WINDOW_MESSAGES.unprocessed(
         conn, {"w_thread": run.thread_id, "w_after": after, "w_upto": run.upto_seq}
     )
     found = []
-    for row in rows:
-        key = (row.seq, row.id)
+    for raw in rows:
+        key = (raw[_MESSAGE_SEQ], raw[_MESSAGE_ID])
         message = _touch(cache.messages, key)
         if message is None:
-            message = ThreadsRepo._message(row)
+            message = ThreadsRepo._message(make(raw))
             _keep(cache.messages, key, message, cache.messages_limit)
         found.append(message)
     return found

@@ -263,3 +263,27 @@ async def test_postgres_fast_statements_share_the_write_transaction() -> None:
         assert first != second
     finally:
         await database.close()
+
+
+async def test_unprocessed_rows_make_the_rows_all_gives_and_key_columns_read_the_same(
+    any_store: Store,
+) -> None:
+    """The history window looks its cache up by ids and seqs of rows it has not processed:
+    those must read the same unprocessed, and a row made later is the row ``all`` gives."""
+    params = await _a_turn_stored(any_store)
+    keys = {
+        history._WINDOW_RUNS: {"id": history._RUN_ID, "upto_seq": history._RUN_UPTO},
+        history._WINDOW_MESSAGES: {"seq": history._MESSAGE_SEQ, "id": history._MESSAGE_ID},
+    }
+
+    def work(conn: sa.Connection) -> list[tuple[Prepared, list[Any], list[Any], list[Any]]]:
+        out = []
+        for p in keys:
+            raw, make = p.unprocessed(conn, params)
+            out.append((p, raw, [make(r) for r in raw], p.all(conn, params)))
+        return out
+
+    for p, raw, made, rows in await any_store.db.read(work):
+        assert rows and made == rows
+        for name, index in keys[p].items():
+            assert [r[index] for r in raw] == [getattr(r, name) for r in rows], name
