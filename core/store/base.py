@@ -242,25 +242,17 @@ class SqliteDatabase(Database):
         """One read in a transaction of its own (one snapshot for all its statements)."""
         try:
             conn = self._connection()
-            _begin(conn, "BEGIN")
         except BaseException as exc:
             read.error = exc
             return
-        try:
-            read.result = read.work(conn)
-        except BaseException as exc:
-            read.error = exc
-        try:
-            _end(conn, commit=False)
-        except BaseException as exc:
-            read.error = read.error or exc
+        _alone(conn, read, "BEGIN")
 
     def _commit(self, group: list[_Call]) -> None:
         """Run ``group`` and commit it, leaving each write's result or error on it. Writes
         an error sent back to the queue are removed from ``group``."""
         conn = self._connection()
         if len(group) == 1:
-            _run_alone(conn, group[0])
+            _alone(conn, group[0], "BEGIN IMMEDIATE")
             return
         _begin(conn, "BEGIN IMMEDIATE")  # raises when the lock was not to be had: nothing ran
         for index, write in enumerate(group):
@@ -339,21 +331,22 @@ def _settle(writes: list[_Call]) -> None:
             write.done.set_result(write.result)
 
 
-def _run_alone(conn: sa.Connection, write: _Call) -> None:
-    """One write in a transaction of its own."""
+def _alone(conn: sa.Connection, call: _Call, begin: str) -> None:
+    """One call in a transaction of its own, opened with ``begin``: committed when it is a
+    write that returned, else rolled back."""
     try:
-        _begin(conn, "BEGIN IMMEDIATE")
+        _begin(conn, begin)
     except BaseException as exc:
-        write.error = exc
+        call.error = exc
         return
     try:
-        write.result = write.work(conn)
+        call.result = call.work(conn)
     except BaseException as exc:
-        write.error = exc
+        call.error = exc
     try:
-        _end(conn, commit=write.error is None)
+        _end(conn, commit=call.write and call.error is None)
     except BaseException as exc:
-        write.error = write.error or exc
+        call.error = call.error or exc
 
 
 def _run_saved(conn: sa.Connection, write: _Call) -> bool:

@@ -26,6 +26,18 @@ class Boom(Exception):
     pass
 
 
+def _another_writer(path: os.PathLike[str] | str) -> str:
+    """What another process gets when it asks for the write lock now."""
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        return "other process got the lock"
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    finally:
+        other.close()
+
+
 async def test_sqlite_work_runs_on_one_worker_thread_not_the_loop(store: Store) -> None:
     assert isinstance(store.db, SqliteDatabase)
     seen: set[int] = set()
@@ -65,14 +77,7 @@ async def test_sqlite_write_holds_the_write_lock_from_its_first_statement(store:
 
     def work(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT count(*) FROM threads")).scalar_one()
-        other = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            outcome.append("other process got the lock")
-        except sqlite3.OperationalError as exc:
-            outcome.append(str(exc))
-        finally:
-            other.close()
+        outcome.append(_another_writer(path))
 
     await store.db.write(work)
     assert outcome == ["database is locked"]
@@ -348,14 +353,7 @@ async def test_sqlite_fast_write_holds_the_lock_and_is_durable_when_answered(
     set_title = Prepared(tables.threads.update().where(tables.threads.c.id == sa.bindparam("i")))
 
     def work(conn: sa.Connection) -> int:
-        other = sqlite3.connect(path, timeout=0, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            outcome.append("other process got the lock")
-        except sqlite3.OperationalError as exc:
-            outcome.append(str(exc))
-        finally:
-            other.close()
+        outcome.append(_another_writer(path))
         return set_title.run(conn, {"i": thread.id, "title": "fast", "updated_at": utcnow()})
 
     assert await store.db.write(work) == 1
