@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from core.domain import FileRef, Run, RunStatus, RunStep, StepType, Thread, ToolCall, new_id
 from core.errors import NotFound
 from core.store import Store, turns
-from core.store.tables import files, messages, runs, threads, tool_calls
+from core.store.tables import files, messages, run_steps, runs, threads, tool_calls
 
 # What _read_context and start_run ran before they were folded, as SQLAlchemy statements.
 _THREAD = sa.select(threads).where(threads.c.id == sa.bindparam("w_thread"))
@@ -197,3 +197,54 @@ async def test_a_batch_of_calls_is_numbered_after_the_runs_earlier_calls(
         ["call_e", "call_f"],
     ]
     assert loaded.usage == {"n": 2}
+
+
+async def test_steps_and_their_calls_in_one_statement(any_store: Store) -> None:
+    """A run's steps with their calls (get_run, the history window) are what the separate
+    listings of steps and of calls gave: steps in seq order, each with its calls in seq
+    order, a step without calls with none; for one run and for several."""
+    store = any_store
+    thread = await store.get_or_create_thread("test:steps")
+    made: list[Run] = []
+    for n, shape in enumerate([[2, None, 1, 0], [3], []]):  # calls per step; None: a message
+        run = await store.create_run(Run(id=new_id("run"), thread_id=thread.id, model="m"))
+        for k, count in enumerate(shape):
+            kind = StepType.MESSAGE_CREATION if count is None else StepType.TOOL_CALLS
+            step = await store.add_step(run, kind)
+            for i in range(count or 0):
+                call = ToolCall(f"c{n}{k}{i}", run.id, step.id, "t", f'{{"i": {i}}}')
+                await store.add_tool_call(step, call)
+        if run.steps:
+            await store.set_tool_output(run.steps[0].tool_calls[0], "out", is_error=True)
+        made.append(run)
+
+    def old(conn: sa.Connection) -> dict[str, list[tuple[str, list[str]]]]:
+        ids = [r.id for r in made]
+        steps = conn.execute(
+            sa.select(run_steps).where(run_steps.c.run_id.in_(ids)).order_by(run_steps.c.seq)
+        ).all()
+        calls = conn.execute(
+            sa.select(tool_calls).where(tool_calls.c.run_id.in_(ids)).order_by(tool_calls.c.seq)
+        ).all()
+        return {
+            run_id: [
+                (s.id, [c.id for c in calls if c.step_id == s.id])
+                for s in steps
+                if s.run_id == run_id
+            ]
+            for run_id in ids
+        }
+
+    listed = await store.db.read(old)
+    assert [len(v) for v in listed.values()] == [4, 1, 0]
+    for run in made:  # one run: the prepared statement
+        loaded = await store.get_run(run.id)
+        assert loaded.steps == run.steps
+        assert [(s.id, [c.id for c in s.tool_calls]) for s in loaded.steps] == listed[run.id]
+    several = [Run(id=r.id, thread_id=thread.id, model="m") for r in made]
+    await store.load_steps(several)  # several: the same statement through SQLAlchemy
+    assert [r.steps for r in several] == [r.steps for r in made]
+    first_call = several[0].steps[0].tool_calls[0]
+    assert (first_call.output, first_call.is_error) == ("out", True)
+    assert several[0].steps[1].type == StepType.MESSAGE_CREATION
+    assert several[0].steps[1].tool_calls == [] == several[0].steps[3].tool_calls
