@@ -346,9 +346,16 @@ def run_change(run: Run, new: RunStatus, values: dict[str, Any]) -> datetime:
 
 
 def write_run_status(
-    conn: sa.Connection, run: Run, new: RunStatus, values: dict[str, Any], now: datetime
+    conn: sa.Connection,
+    run: Run,
+    new: RunStatus,
+    values: dict[str, Any],
+    now: datetime,
+    earlier: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """The update (only from the status ``run`` is in) and its status-log row."""
+    """The update (only from the status ``run`` is in) and its status-log row; ``earlier``:
+    status-log rows of the same transaction written before it, in the same INSERT (one
+    statement less). When the update matches nothing, nothing is logged, ``earlier`` neither."""
     params = {"w_id": run.id, "w_from": run.status.value, **values, "status": new.value}
     if _RUN_MOVE.run(conn, params) != 1:
         # Someone else moved it first (cancel racing completion): reload and re-check.
@@ -356,7 +363,9 @@ def write_run_status(
         raise IllegalTransition(
             f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
         )
-    _LOG.run(conn, {"run_id": run.id, "status": new.value, "at": now})
+    row = {"run_id": run.id, "status": new.value, "at": now}
+    # Rows of one executemany have the same columns: a step's row has its step_id.
+    _LOG.run(conn, [*earlier, {**row, "step_id": None}] if earlier else row)
 
 
 def run_applied(run: Run, new: RunStatus, values: dict[str, Any]) -> Run:
@@ -402,11 +411,15 @@ def insert_step(
     step: RunStep,
     values: dict[str, Any] | None = None,
     log: list[tuple[StepStatus, datetime]] | None = None,
-) -> None:
+    *,
+    logged: bool = True,
+) -> list[dict[str, Any]]:
     """A new step (numbered after its run's others in the same statement) and its log rows.
 
     By default the row is ``step`` as it is now, with one log row of its status; ``values``
-    (columns) and ``log`` (status, time) write it as later changes would have left it."""
+    (columns) and ``log`` (status, time) write it as later changes would have left it.
+    Returns the log rows; with ``logged=False`` they are not written here (the caller writes
+    them with a later INSERT of the same transaction)."""
     row: dict[str, Any] = {
         "w_run": step.run_id,
         "id": step.id,
@@ -424,4 +437,6 @@ def insert_step(
         {"run_id": step.run_id, "step_id": step.id, "status": s.value, "at": at}
         for s, at in (log or [(step.status, step.created_at)])
     ]
-    _LOG.run(conn, rows)
+    if logged:
+        _LOG.run(conn, rows)
+    return rows

@@ -322,19 +322,21 @@ class TurnsRepo:
         )
 
         def work(conn: sa.Connection) -> Exception | None:
-            insert_step(conn, step, step_values, step_log)
+            # The step's log rows go in with the run's (one INSERT less), in the same order.
+            logged = insert_step(conn, step, step_values, step_log, logged=False)
             if message_id is not None:
                 message.seq = insert_message(conn, message)
-            if run_now is None:
-                RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
-                return None
-            try:
-                # Its UPDATE matched nothing when it raises: nothing to undo.
-                write_run_status(conn, run, RunStatus.COMPLETED, run_values, run_now)
-            except IllegalTransition as exc:
-                RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
-                return exc
-            return None
+            raced: Exception | None = None
+            if run_now is not None:
+                try:
+                    # Its UPDATE matched nothing when it raises: nothing to undo.
+                    write_run_status(conn, run, RunStatus.COMPLETED, run_values, run_now, logged)
+                    return None
+                except IllegalTransition as exc:
+                    raced = exc
+            RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
+            _LOG.run(conn, logged)
+            return raced
 
         raced = await self.db.write(work)
         step_applied(step, StepStatus.COMPLETED, step_now, text)

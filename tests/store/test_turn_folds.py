@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.domain import FileRef, Run, RunStatus, RunStep, StepType, Thread, ToolCall, new_id
-from core.errors import NotFound
+from core.errors import IllegalTransition, NotFound
 from core.store import Store, turns
 from core.store.tables import files, messages, run_steps, runs, threads, tool_calls
 
@@ -248,3 +248,66 @@ async def test_steps_and_their_calls_in_one_statement(any_store: Store) -> None:
     assert (first_call.output, first_call.is_error) == ("out", True)
     assert several[0].steps[1].type == StepType.MESSAGE_CREATION
     assert several[0].steps[1].tool_calls == [] == several[0].steps[3].tool_calls
+
+
+async def _in_progress(store: Store, key: str) -> Run:
+    thread = await store.get_or_create_thread(key)
+    message = await store.add_message(thread.id, "user", "q")
+    run = Run(id=new_id("run"), thread_id=thread.id, model="m", upto_seq=message.seq)
+    await store.create_run(run)
+    return await store.set_run_status(run, RunStatus.IN_PROGRESS)
+
+
+def _log(history: list[tuple[str | None, str, Any]]) -> list[tuple[str | None, str]]:
+    return [(step, status) for step, status, _ in history]
+
+
+@pytest.mark.parametrize("complete", [True, False])
+async def test_an_answer_logs_its_step_and_its_run_in_order(any_store: Store, complete) -> None:
+    """finish_message writes the step's two log rows with the run's in one INSERT: the same
+    rows, in the same order, as separate inserts wrote; without ``complete`` only the step's."""
+    store = any_store
+    run = await _in_progress(store, f"test:answer:{complete}")
+    step = RunStep(id=new_id("step"), run_id=run.id, type=StepType.MESSAGE_CREATION)
+    await store.finish_message(
+        run, step, "the answer", message_id=new_id("msg"), usage={"t": 3},
+        complete={} if complete else None,
+    )  # fmt: skip
+    history = await store.status_history(run.id)
+    assert _log(history) == [
+        (None, "queued"),
+        (None, "in_progress"),
+        (step.id, "in_progress"),
+        (step.id, "completed"),
+        *([(None, "completed")] if complete else []),
+    ]
+    assert history[2][2] == step.created_at and history[3][2] == step.completed_at
+    loaded = await store.get_run(run.id)
+    assert loaded.status == (RunStatus.COMPLETED if complete else RunStatus.IN_PROGRESS)
+    assert loaded.usage == {"t": 3} and loaded.steps == [step]
+    assert [m.text for m in await store.list_messages(run.thread_id)] == ["q", "the answer"]
+
+
+async def test_an_answer_raced_by_a_cancel_keeps_its_step_and_logs_only_it(
+    any_store: Store,
+) -> None:
+    store = any_store
+    run = await _in_progress(store, "test:raced")
+    other = await store.get_run(run.id)  # someone else moves it first
+    await store.set_run_status(other, RunStatus.CANCELLING)
+    step = RunStep(id=new_id("step"), run_id=run.id, type=StepType.MESSAGE_CREATION)
+    with pytest.raises(IllegalTransition, match="is cancelling"):
+        await store.finish_message(
+            run, step, "late", message_id=new_id("msg"), usage={"t": 1}, complete={}
+        )
+    assert _log(await store.status_history(run.id)) == [
+        (None, "queued"),
+        (None, "in_progress"),
+        (None, "cancelling"),
+        (step.id, "in_progress"),
+        (step.id, "completed"),
+    ]
+    loaded = await store.get_run(run.id)
+    assert loaded.status == RunStatus.CANCELLING and loaded.usage == {"t": 1}
+    assert loaded.steps == [step] and run.status == RunStatus.IN_PROGRESS
+    assert [m.text for m in await store.list_messages(run.thread_id)] == ["q", "late"]
