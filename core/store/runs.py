@@ -7,6 +7,7 @@ a status-log row in one transaction.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -44,28 +45,28 @@ _STEP_STAMP = {
 }
 
 
-# Prepared once: the steps and calls of runs (history building, get_run).
-_STEPS_OF = (
-    sa.select(run_steps)
-    .where(run_steps.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
-    .order_by(run_steps.c.run_id, run_steps.c.seq)
+# The steps of runs with their calls, in one statement (issue 12: a round trip less on
+# PostgreSQL for every run read with its steps, the history window's included): run_steps
+# LEFT OUTER JOIN tool_calls, in (run, step seq, call seq) order -- one row per call, one row
+# of NULL call columns for a step without calls. The call columns are labelled ``c_<column>``.
+_CALL_COLUMNS = [c.label(f"c_{c.key}") for c in tool_calls.c]
+_AT_CALL = len(run_steps.c)  # where a row's call columns start
+_CallRow = namedtuple("_CallRow", [c.key for c in tool_calls.c])  # type: ignore[misc]
+_WITH_CALLS = sa.select(run_steps, *_CALL_COLUMNS).select_from(
+    run_steps.outerjoin(
+        tool_calls,
+        sa.and_(tool_calls.c.run_id == run_steps.c.run_id, tool_calls.c.step_id == run_steps.c.id),
+    )
 )
-_CALLS_OF = (
-    sa.select(tool_calls)
-    .where(tool_calls.c.run_id.in_(sa.bindparam("w_runs", expanding=True)))
-    .order_by(tool_calls.c.run_id, tool_calls.c.seq)
-)
+_STEPS_OF = _WITH_CALLS.where(
+    run_steps.c.run_id.in_(sa.bindparam("w_runs", expanding=True))
+).order_by(run_steps.c.run_id, run_steps.c.seq, tool_calls.c.seq)
 # The same for one run, the common case of a turn's history (the run before it): no expanding
 # IN to render, so it runs on the driver's cursor (core.store.fast).
 _STEPS_OF_ONE = Prepared(
-    sa.select(run_steps)
-    .where(run_steps.c.run_id == sa.bindparam("w_run"))
-    .order_by(run_steps.c.seq)
-)
-_CALLS_OF_ONE = Prepared(
-    sa.select(tool_calls)
-    .where(tool_calls.c.run_id == sa.bindparam("w_run"))
-    .order_by(tool_calls.c.seq)
+    _WITH_CALLS.where(run_steps.c.run_id == sa.bindparam("w_run")).order_by(
+        run_steps.c.seq, tool_calls.c.seq
+    )
 )
 
 
@@ -140,29 +141,27 @@ class RunsRepo:
 
     @staticmethod
     def _steps_of(conn: sa.Connection, run_ids: list[str]) -> dict[str, list[RunStep]]:
-        step_rows: Sequence[Any]
-        call_rows: Sequence[Any]
+        rows: Sequence[Any]
         if len(run_ids) == 1:
-            one = {"w_run": run_ids[0]}
-            step_rows, call_rows = _STEPS_OF_ONE.all(conn, one), _CALLS_OF_ONE.all(conn, one)
+            rows = _STEPS_OF_ONE.all(conn, {"w_run": run_ids[0]})
         else:
-            step_rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
-            call_rows = conn.execute(_CALLS_OF, {"w_runs": run_ids}).all()
-        steps = {
-            r.id: RunStep(
-                id=r.id,
-                run_id=r.run_id,
-                type=StepType(r.type),
-                status=StepStatus(r.status),
-                text=r.text,
-                created_at=r.created_at,
-                completed_at=r.completed_at,
-                details=dict(r.details or {}),
-            )
-            for r in step_rows
-        }
-        for c in call_rows:
-            steps[c.step_id].tool_calls.append(RunsRepo._call(c))
+            rows = conn.execute(_STEPS_OF, {"w_runs": run_ids}).all()
+        steps: dict[str, RunStep] = {}
+        for r in rows:
+            step = steps.get(r.id)
+            if step is None:
+                step = steps[r.id] = RunStep(
+                    id=r.id,
+                    run_id=r.run_id,
+                    type=StepType(r.type),
+                    status=StepStatus(r.status),
+                    text=r.text,
+                    created_at=r.created_at,
+                    completed_at=r.completed_at,
+                    details=dict(r.details or {}),
+                )
+            if r.c_id is not None:
+                step.tool_calls.append(RunsRepo._call(_CallRow._make(tuple(r)[_AT_CALL:])))
         by_run: dict[str, list[RunStep]] = {}
         for step in steps.values():  # insertion order is (run, seq) order
             by_run.setdefault(step.run_id, []).append(step)
@@ -347,9 +346,16 @@ def run_change(run: Run, new: RunStatus, values: dict[str, Any]) -> datetime:
 
 
 def write_run_status(
-    conn: sa.Connection, run: Run, new: RunStatus, values: dict[str, Any], now: datetime
+    conn: sa.Connection,
+    run: Run,
+    new: RunStatus,
+    values: dict[str, Any],
+    now: datetime,
+    earlier: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """The update (only from the status ``run`` is in) and its status-log row."""
+    """The update (only from the status ``run`` is in) and its status-log row; ``earlier``:
+    status-log rows of the same transaction written before it, in the same INSERT (one
+    statement less). When the update matches nothing, nothing is logged, ``earlier`` neither."""
     params = {"w_id": run.id, "w_from": run.status.value, **values, "status": new.value}
     if _RUN_MOVE.run(conn, params) != 1:
         # Someone else moved it first (cancel racing completion): reload and re-check.
@@ -357,7 +363,9 @@ def write_run_status(
         raise IllegalTransition(
             f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
         )
-    _LOG.run(conn, {"run_id": run.id, "status": new.value, "at": now})
+    row = {"run_id": run.id, "status": new.value, "at": now}
+    # Rows of one executemany have the same columns: a step's row has its step_id.
+    _LOG.run(conn, [*earlier, {**row, "step_id": None}] if earlier else row)
 
 
 def run_applied(run: Run, new: RunStatus, values: dict[str, Any]) -> Run:
@@ -403,11 +411,15 @@ def insert_step(
     step: RunStep,
     values: dict[str, Any] | None = None,
     log: list[tuple[StepStatus, datetime]] | None = None,
-) -> None:
+    *,
+    logged: bool = True,
+) -> list[dict[str, Any]]:
     """A new step (numbered after its run's others in the same statement) and its log rows.
 
     By default the row is ``step`` as it is now, with one log row of its status; ``values``
-    (columns) and ``log`` (status, time) write it as later changes would have left it."""
+    (columns) and ``log`` (status, time) write it as later changes would have left it.
+    Returns the log rows; with ``logged=False`` they are not written here (the caller writes
+    them with a later INSERT of the same transaction)."""
     row: dict[str, Any] = {
         "w_run": step.run_id,
         "id": step.id,
@@ -425,4 +437,6 @@ def insert_step(
         {"run_id": step.run_id, "step_id": step.id, "status": s.value, "at": at}
         for s, at in (log or [(step.status, step.created_at)])
     ]
-    _LOG.run(conn, rows)
+    if logged:
+        _LOG.run(conn, rows)
+    return rows
