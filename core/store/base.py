@@ -103,6 +103,10 @@ class Database:
                 if attempt == 2 or ran or not exc.connection_invalidated:
                     raise
                 log.warning("database connection was dead; %s again on a new one", doing)
+                # The server may have restarted: every pooled connection is suspect. The pool
+                # is replaced, as SQLAlchemy's own disconnect handling marks it all stale
+                # (the fast path only invalidates the connection it found dead).
+                await self.engine.dispose()
         raise AssertionError("unreachable")
 
     def _read(self, work: Work[T], _ran: list[bool]) -> T:

@@ -4,6 +4,7 @@ both backends."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -287,3 +288,27 @@ async def test_unprocessed_rows_make_the_rows_all_gives_and_key_columns_read_the
         assert rows and made == rows
         for name, index in keys[p].items():
             assert [r[index] for r in raw] == [getattr(r, name) for r in rows], name
+
+
+async def test_postgres_every_pooled_connection_dead_costs_one_retry_under_the_fast_path() -> None:
+    """A server restart kills every pooled connection: the first dead one found marks the
+    whole pool stale, as SQLAlchemy's own path does, so the one retry gets a fresh one."""
+    database = Database(db.create_engine(PG_URL))
+    admin = create_async_engine(PG_URL, poolclass=NullPool)
+    pid = Prepared(sa.select(sa.func.pg_backend_pid()))
+
+    def slow_pid(conn: sa.Connection) -> int:
+        conn.exec_driver_sql("SELECT pg_sleep(0.05)")
+        return int(pid.scalar(conn, {}))
+
+    try:
+        pids = set(await asyncio.gather(*(database.read(slow_pid) for _ in range(3))))
+        assert len(pids) == 3  # three connections in the pool now
+        async with admin.begin() as conn:
+            for p in pids:
+                await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": p})
+        assert await database.write(lambda conn: pid.scalar(conn, {})) not in pids
+        assert await database.read(lambda conn: pid.scalar(conn, {})) not in pids
+    finally:
+        await database.close()
+        await admin.dispose()
