@@ -124,10 +124,8 @@ class Prepared:
         return None if raw is None else plan.make(raw)
 
     def all(self, conn: sa.Connection, params: Params) -> list[Any]:
-        plan, cursor = self._run(conn, params)
-        rows = cursor.fetchall()
-        cursor.close()
-        return [plan.make(raw) for raw in rows]
+        rows, make = self.unprocessed(conn, params)
+        return [make(raw) for raw in rows]
 
     def unprocessed(
         self, conn: sa.Connection, params: Params
@@ -160,6 +158,24 @@ class Prepared:
         key = plan.make(cursor.fetchone())[0] if plan.returning else cursor.lastrowid
         cursor.close()
         return key
+
+
+class Joined:
+    """The columns of ``table`` in a LEFT OUTER JOIN after all of ``parent``'s, labelled
+    ``<prefix><column>`` so no name clashes, and a joined row's part of them made a row of
+    ``table`` again: None where the join found none (its ``id`` is NULL). One statement for a
+    row and its children (issue 12: a round trip less on PostgreSQL)."""
+
+    __slots__ = ("columns", "_at", "_id", "_row")
+
+    def __init__(self, table: sa.Table, parent: sa.Table, prefix: str) -> None:
+        self.columns = [c.label(f"{prefix}{c.key}") for c in table.c]
+        self._at = len(parent.c)
+        self._id = self._at + table.c.keys().index("id")
+        self._row: Any = namedtuple(f"{table.name}_row", table.c.keys())  # type: ignore[misc]
+
+    def part(self, row: Sequence[Any]) -> Any | None:
+        return None if row[self._id] is None else self._row._make(row[self._at :])
 
 
 def _execute(conn: sa.Connection, sql: str, args: Any, many: bool) -> Any:

@@ -7,7 +7,6 @@ a status-log row in one transaction.
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,7 @@ from core.domain import (
 )
 from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
-from core.store.fast import Prepared
+from core.store.fast import Joined, Prepared
 from core.store.tables import run_steps, runs, status_log, tool_calls
 
 _RUN_STAMP = {
@@ -48,11 +47,9 @@ _STEP_STAMP = {
 # The steps of runs with their calls, in one statement (issue 12: a round trip less on
 # PostgreSQL for every run read with its steps, the history window's included): run_steps
 # LEFT OUTER JOIN tool_calls, in (run, step seq, call seq) order -- one row per call, one row
-# of NULL call columns for a step without calls. The call columns are labelled ``c_<column>``.
-_CALL_COLUMNS = [c.label(f"c_{c.key}") for c in tool_calls.c]
-_AT_CALL = len(run_steps.c)  # where a row's call columns start
-_CallRow = namedtuple("_CallRow", [c.key for c in tool_calls.c])  # type: ignore[misc]
-_WITH_CALLS = sa.select(run_steps, *_CALL_COLUMNS).select_from(
+# of NULL call columns for a step without calls (:class:`core.store.fast.Joined`).
+_CALLS_JOINED = Joined(tool_calls, run_steps, "c_")
+_WITH_CALLS = sa.select(run_steps, *_CALLS_JOINED.columns).select_from(
     run_steps.outerjoin(
         tool_calls,
         sa.and_(tool_calls.c.run_id == run_steps.c.run_id, tool_calls.c.step_id == run_steps.c.id),
@@ -160,8 +157,8 @@ class RunsRepo:
                     completed_at=r.completed_at,
                     details=dict(r.details or {}),
                 )
-            if r.c_id is not None:
-                step.tool_calls.append(RunsRepo._call(_CallRow._make(tuple(r)[_AT_CALL:])))
+            if (call := _CALLS_JOINED.part(r)) is not None:
+                step.tool_calls.append(RunsRepo._call(call))
         by_run: dict[str, list[RunStep]] = {}
         for step in steps.values():  # insertion order is (run, seq) order
             by_run.setdefault(step.run_id, []).append(step)

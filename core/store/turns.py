@@ -14,7 +14,6 @@ status log of a run is row for row what the one-change-per-transaction methods w
 
 from __future__ import annotations
 
-from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -34,7 +33,7 @@ from core.domain import (
 )
 from core.errors import IllegalTransition, NotFound
 from core.store.base import Database
-from core.store.fast import Prepared
+from core.store.fast import Joined, Prepared
 from core.store.files import FilesRepo
 from core.store.history import History, HistoryCache, read_history
 from core.store.runs import (
@@ -87,12 +86,10 @@ class Started(NamedTuple):
 # The thread and its files in one statement (issue 12: a round trip less on PostgreSQL, three
 # times a turn): the thread LEFT OUTER JOIN its files, one row per file in created_at order --
 # the order list_files gives -- or one row of NULL file columns when it has none; no row when
-# there is no such thread. The file columns are labelled ``f_<column>``.
-_FILE_COLUMNS = [c.label(f"f_{c.key}") for c in files.c]
-_AT_FILE = len(threads.c)  # where a row's file columns start
-_FileRow = namedtuple("_FileRow", [c.key for c in files.c])  # type: ignore[misc]
+# there is no such thread.
+_FILES_JOINED = Joined(files, threads, "f_")
 _CONTEXT = Prepared(
-    sa.select(threads, *_FILE_COLUMNS)
+    sa.select(threads, *_FILES_JOINED.columns)
     .select_from(threads.outerjoin(files, files.c.thread_id == threads.c.id))
     .where(threads.c.id == sa.bindparam("w_thread"))
     .order_by(files.c.created_at)
@@ -354,7 +351,7 @@ def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
         raise NotFound(f"no thread {thread_id}")
     return TurnContext(
         ThreadsRepo._thread(rows[0]),
-        [FilesRepo._file(_FileRow._make(r[_AT_FILE:])) for r in rows if r.f_id is not None],
+        [FilesRepo._file(f) for r in rows if (f := _FILES_JOINED.part(r)) is not None],
     )
 
 
