@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from core.domain import FileRef, Run, RunStatus, RunStep, StepType, Thread, ToolCall, new_id
 from core.errors import IllegalTransition, NotFound
 from core.store import Store, turns
-from core.store.tables import files, messages, run_steps, runs, threads, tool_calls
+from core.store.tables import files, run_steps, runs, threads, tool_calls
 
 # What _read_context and start_run ran before they were folded, as SQLAlchemy statements.
 _THREAD = sa.select(threads).where(threads.c.id == sa.bindparam("w_thread"))
@@ -31,14 +31,7 @@ _LAST_ACTIVE = (
     .order_by(runs.c.created_at.desc(), runs.c.id.desc())
     .limit(1)
 )
-_UNANSWERED = sa.select(sa.func.max(messages.c.seq)).where(
-    messages.c.thread_id == sa.bindparam("w_thread"),
-    messages.c.role == "user",
-    messages.c.seq
-    > sa.select(sa.func.coalesce(sa.func.max(runs.c.upto_seq), 0))
-    .where(runs.c.thread_id == sa.bindparam("w_thread"))
-    .scalar_subquery(),
-)
+_UNANSWERED = turns._UNANSWERED.stmt  # still run alone when start_run does not stop_at_waiting
 
 
 async def _context(store: Store, thread_id: str) -> tuple[turns.TurnContext, Any, list[Any]]:
