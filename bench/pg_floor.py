@@ -1,0 +1,192 @@
+"""How close a PostgreSQL turn can come to a SQLite one: tallybot on both, beside the protocol's
+floor, in one run.
+
+    python bench/pg_floor.py                   # 3 rounds x 200 turns per row
+    python bench/pg_floor.py --rounds 5 --turns 300
+
+Rows (interleaved round by round, as ``peers.py``; the turn is ``peers.py``'s, a new
+conversation each time):
+
+- tallybot on a SQLite file, and what its store's worker thread spent per turn
+  (``time.thread_time`` read on the worker): the turn's store work. What is left, the turn
+  minus it, is what tallybot does outside any database;
+- tallybot on PostgreSQL, with the server's ``synchronous_commit`` (``on`` by default: every
+  COMMIT waits for its WAL flush) and with ``off`` (``ALTER DATABASE ... SET``: a COMMIT returns
+  before its flush -- SQLite's ``synchronous=NORMAL``, tallybot's setting, does not fsync at a
+  COMMIT either);
+- the floor: the turn's database calls (``count_turn.py``: 6 transactions that write, 1 that
+  reads) as the least any client could send -- one single-statement INSERT each, in autocommit,
+  and one SELECT, straight on asyncpg, no tallybot -- with the server's ``synchronous_commit``
+  and with ``off``.
+
+Then the projection: tallybot's work outside the database plus the floor, against the SQLite
+turn. It says what the issue-12 target "PostgreSQL <= 1.3x SQLite" needs: if the projection
+with durable commits is above 1.3x, no PostgreSQL store, however few its round trips, meets
+it against a SQLite store that does not fsync. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/pg_floor.py`
+
+from bench.tallybot_side import PG_URL, open_bot, throwaway_postgres, turn  # noqa: E402
+from bench.turn import median, percentile  # noqa: E402
+
+WRITES, READS = 6, 1  # the database calls of one new conversation's turn (count_turn.py)
+
+
+@contextlib.asynccontextmanager
+async def postgres(sync_commit: bool) -> AsyncIterator[str]:
+    """A throwaway database; ``sync_commit=False`` sets its ``synchronous_commit`` off."""
+    import asyncpg
+
+    async with throwaway_postgres() as url:
+        if not sync_commit:
+            name = url.rsplit("/", 1)[1]
+            admin = await asyncpg.connect(PG_URL)
+            try:
+                await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+            finally:
+                await admin.close()
+        yield url
+
+
+Turn = Callable[[int], Awaitable[None]]
+
+
+async def timed(play: Turn, turns: int, warmup: int) -> tuple[float, float, float]:
+    for i in range(warmup):
+        await play(-1 - i)
+    times = []
+    cpu0 = time.process_time()
+    for i in range(turns):
+        start = time.perf_counter()
+        await play(i)
+        times.append(time.perf_counter() - start)
+    return percentile(times, 50), percentile(times, 99), (time.process_time() - cpu0) / turns
+
+
+async def tallybot_sqlite(tag: str, turns: int, warmup: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="tallybot-floor-") as tmp:
+        bot = await open_bot(Path(tmp))
+        try:
+            worker = bot.store.db.worker  # type: ignore[attr-defined]
+            loop = asyncio.get_running_loop()
+            w0 = await loop.run_in_executor(worker, time.thread_time)
+            p50, p99, cpu = await timed(lambda i: turn(bot, f"floor:{tag}:{i}"), turns, warmup)
+            w1 = await loop.run_in_executor(worker, time.thread_time)
+        finally:
+            await bot.close()
+    return {"p50": p50, "p99": p99, "cpu": cpu, "worker": (w1 - w0) / (turns + warmup)}
+
+
+async def tallybot_postgres(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="tallybot-floor-") as tmp:
+        async with postgres(sync) as url:
+            bot = await open_bot(Path(tmp), url)
+            try:
+                play = lambda i: turn(bot, f"floor:{tag}:{i}")  # noqa: E731
+                p50, p99, cpu = await timed(play, turns, warmup)
+            finally:
+                await bot.close()
+    return {"p50": p50, "p99": p99, "cpu": cpu}
+
+
+async def floor(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, float]:
+    import asyncpg
+
+    async with postgres(sync) as url:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await conn.execute(
+                "CREATE TABLE floor (id bigserial PRIMARY KEY, conversation text NOT NULL,"
+                " body text NOT NULL, at timestamptz NOT NULL DEFAULT now());"
+                " CREATE INDEX ON floor (conversation)"
+            )
+            # Statements with arguments are prepared once and cached by asyncpg: one trip each.
+            insert = "INSERT INTO floor (conversation, body) VALUES ($1, $2)"
+            select = "SELECT id, body, at FROM floor WHERE conversation = $1"
+
+            async def play(i: int) -> None:
+                key = f"floor:{tag}:{i}"
+                for n in range(WRITES):
+                    await conn.execute(insert, key, f"write {n}")  # autocommit: one trip, one COMMIT
+                for _ in range(READS):
+                    await conn.fetch(select, key)
+
+            p50, p99, cpu = await timed(play, turns, warmup)
+        finally:
+            await conn.close()
+    return {"p50": p50, "p99": p99, "cpu": cpu}
+
+
+ROWS: dict[str, Callable[[str, int, int], Awaitable[dict[str, float]]]] = {
+    "tallybot, SQLite file": tallybot_sqlite,
+    "tallybot, PostgreSQL (synchronous_commit on)": lambda t, n, w: tallybot_postgres(t, n, w, True),
+    "tallybot, PostgreSQL (synchronous_commit off)": lambda t, n, w: tallybot_postgres(
+        t, n, w, False
+    ),
+    f"floor: {WRITES} INSERTs + {READS} SELECT on asyncpg (on)": lambda t, n, w: floor(t, n, w, True),
+    f"floor: {WRITES} INSERTs + {READS} SELECT on asyncpg (off)": lambda t, n, w: floor(
+        t, n, w, False
+    ),
+}
+
+
+async def main_async(rounds: int, turns: int, warmup: int) -> None:
+    got: dict[str, list[dict[str, float]]] = {name: [] for name in ROWS}
+    for r in range(rounds):
+        for name, row in ROWS.items():
+            got[name].append(await row(str(r), turns, warmup))
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr)
+
+    def fig(name: str, key: str) -> float:
+        return median([f[key] for f in got[name]])
+
+    sqlite = fig("tallybot, SQLite file", "p50")
+    print("\n| row | p50 ms | p99 ms | CPU ms/turn | p50 / SQLite turn |")
+    print("|---|---|---|---|---|")
+    for name in ROWS:
+        p50 = fig(name, "p50")
+        print(
+            f"| {name} | {p50 * 1e3:.2f} | {fig(name, 'p99') * 1e3:.2f} "
+            f"| {fig(name, 'cpu') * 1e3:.2f} | {p50 / sqlite:.2f}x |"
+        )
+    worker = fig("tallybot, SQLite file", "worker")
+    outside = sqlite - worker
+    print(
+        f"\nSQLite store worker CPU per turn {worker * 1e3:.2f} ms; tallybot outside the "
+        f"database {outside * 1e3:.2f} ms (SQLite turn p50 minus it)."
+    )
+    print("| projection: outside + floor | ms | / SQLite turn |")
+    print("|---|---|---|")
+    for setting in ("on", "off"):
+        name = f"floor: {WRITES} INSERTs + {READS} SELECT on asyncpg ({setting})"
+        best = outside + fig(name, "p50")
+        print(f"| synchronous_commit {setting} | {best * 1e3:.2f} | {best / sqlite:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+    try:
+        asyncio.run(main_async(args.rounds, args.turns, args.warmup))
+    except OSError as exc:
+        sys.exit(f"no PostgreSQL server at {PG_URL}: {exc}")
+
+
+if __name__ == "__main__":
+    main()
