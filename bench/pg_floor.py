@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/pg_floor.py`
 
@@ -120,7 +119,9 @@ async def floor(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, floa
             async def play(i: int) -> None:
                 key = f"floor:{tag}:{i}"
                 for n in range(WRITES):
-                    await conn.execute(insert, key, f"write {n}")  # autocommit: one trip, one COMMIT
+                    await conn.execute(
+                        insert, key, f"write {n}"
+                    )  # autocommit: one trip, one COMMIT
                 for _ in range(READS):
                     await conn.fetch(select, key)
 
@@ -132,11 +133,15 @@ async def floor(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, floa
 
 ROWS: dict[str, Callable[[str, int, int], Awaitable[dict[str, float]]]] = {
     "tallybot, SQLite file": tallybot_sqlite,
-    "tallybot, PostgreSQL (synchronous_commit on)": lambda t, n, w: tallybot_postgres(t, n, w, True),
+    "tallybot, PostgreSQL (synchronous_commit on)": lambda t, n, w: tallybot_postgres(
+        t, n, w, True
+    ),
     "tallybot, PostgreSQL (synchronous_commit off)": lambda t, n, w: tallybot_postgres(
         t, n, w, False
     ),
-    f"floor: {WRITES} INSERTs + {READS} SELECT on asyncpg (on)": lambda t, n, w: floor(t, n, w, True),
+    f"floor: {WRITES} INSERTs + {READS} SELECT on asyncpg (on)": lambda t, n, w: floor(
+        t, n, w, True
+    ),
     f"floor: {WRITES} INSERTs + {READS} SELECT on asyncpg (off)": lambda t, n, w: floor(
         t, n, w, False
     ),
