@@ -7,9 +7,10 @@ The turn is bench/peers.py's (bench/turn.py: a message -> save_bill -> a text an
 through ``Tallybot.handle`` like every benchmark. SQLAlchemy events on both engines of the store
 (the async one and, on SQLite, the worker's sync one) count per turn: statements (cursor
 executions, BEGIN/COMMIT/ROLLBACK excluded), transactions (``begin`` events; the store's
-``db.read`` / ``db.write`` calls), and pool checkouts of the async engine. Two turns are counted:
-the first of a new conversation and the 30th of one conversation (the cost must not grow with
-its length). Asserts nothing.
+``db.read`` / ``db.write`` calls, and ``db.write_alone``: a write that is one statement, in
+autocommit on PostgreSQL, where it fires no ``begin``), and pool checkouts of the async
+engine. Two turns are counted: the first of a new conversation and the 30th of one
+conversation (the cost must not grow with its length). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Tally:
         event.listen(engine.pool, "checkout", on_checkout)
 
     def wrap_db(self, db: Any) -> None:
-        for name in ("read", "write"):
+        for name in ("read", "write", "write_alone"):
             method = getattr(db, name)
 
             def counted(work: Any, _m: Any = method, _n: str = name) -> Any:

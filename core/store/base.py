@@ -87,6 +87,27 @@ class Database:
         """``work`` in a transaction committed when it returns, rolled back if it raises."""
         return await self._retried(self._write, work, "writing")
 
+    folds_writes = True
+    """Whether a repository should send several writes as ONE statement through
+    :meth:`write_alone` (data-modifying CTEs: PostgreSQL; see core.store.pg_turns)."""
+
+    async def write_alone(self, work: Work[T]) -> T:
+        """``work`` runs exactly ONE statement, which writes: in autocommit, so the statement
+        is its own transaction, committed by the server when it ends -- one round trip where
+        BEGIN and COMMIT were one each (issue 12). Tried again on a fresh connection only when
+        the pooled one was known to be closed before the statement went out."""
+        return await self._retried(self._write_alone, work, "writing")
+
+    def _write_alone(self, work: Work[T], ran: list[bool]) -> T:
+        """In the greenlet: one checkout and ``work`` in autocommit; ``ran`` is set once the
+        statement may have reached the server."""
+        with self._sync.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            driver = conn.connection.driver_connection
+            if not (driver is not None and driver.is_closed()):  # asyncpg's own knowledge
+                ran.append(True)
+            return work(conn)
+
     async def _retried(
         self, run: Callable[[Work[T], list[bool]], T], work: Work[T], doing: str
     ) -> T:
@@ -148,6 +169,10 @@ class SqliteDatabase(Database):
     """
 
     GROUP = 64  # writes per transaction at most: bounds how long the write lock is held
+    folds_writes = False  # no data-modifying CTEs; a statement is no round trip here
+
+    async def write_alone(self, work: Work[T]) -> T:
+        return cast(T, await self._queued(work, write=True))  # a write like any other
 
     def __init__(self, url: URL, engine: AsyncEngine | None = None) -> None:
         # No async engine until something asks for one (migrations, health, tests): a

@@ -417,8 +417,17 @@ def insert_step(
     (columns) and ``log`` (status, time) write it as later changes would have left it.
     Returns the log rows; with ``logged=False`` they are not written here (the caller writes
     them with a later INSERT of the same transaction)."""
+    _STEP_INSERT.run(conn, {"w_run": step.run_id, **step_row(step, values)})
+    rows = step_log(step, log)
+    if logged:
+        _LOG.run(conn, rows)
+    return rows
+
+
+def step_row(step: RunStep, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The columns :func:`insert_step` writes (its seq aside): ``step`` as it is now, and
+    ``values`` over it. No ``details`` column when the step has none (NULL, not JSON null)."""
     row: dict[str, Any] = {
-        "w_run": step.run_id,
         "id": step.id,
         "run_id": step.run_id,
         "type": step.type.value,
@@ -429,11 +438,14 @@ def insert_step(
     if step.details:
         row["details"] = step.details
     row.update(values or {})
-    _STEP_INSERT.run(conn, row)
-    rows = [
+    return row
+
+
+def step_log(
+    step: RunStep, log: list[tuple[StepStatus, datetime]] | None = None
+) -> list[dict[str, Any]]:
+    """Status-log rows of ``step``: ``log`` (status, time), by default one of its status."""
+    return [
         {"run_id": step.run_id, "step_id": step.id, "status": s.value, "at": at}
         for s, at in (log or [(step.status, step.created_at)])
     ]
-    if logged:
-        _LOG.run(conn, rows)
-    return rows

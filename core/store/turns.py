@@ -32,6 +32,7 @@ from core.domain import (
     utcnow,
 )
 from core.errors import IllegalTransition, NotFound
+from core.store import pg_turns
 from core.store.base import Database
 from core.store.fast import Joined, Prepared
 from core.store.files import FilesRepo
@@ -44,6 +45,8 @@ from core.store.runs import (
     run_change,
     step_applied,
     step_change,
+    step_log,
+    step_row,
     write_output,
     write_run_status,
     write_step_status,
@@ -234,26 +237,33 @@ class TurnsRepo:
                 _INSERT_CALL.run(
                     conn,
                     [
-                        {
-                            "w_run": run.id,
-                            "w_step": step.id,
-                            "w_index": i,
-                            "run_id": c.run_id,
-                            "id": c.id,
-                            "step_id": step.id,
-                            "name": c.name,
-                            "arguments": c.arguments,
-                            "approval": c.approval,
-                            "is_error": False,
-                            "created_at": c.created_at,
-                        }
+                        {"w_run": run.id, "w_step": step.id, "w_index": i, **_call_row(c, step)}
                         for i, c in enumerate(calls)
                     ],
                 )
             RUN_SET.run(conn, {"w_id": run.id, "usage": usage})
             return _read_context(conn, run.thread_id)
 
-        ctx = await self.db.write(work)
+        def one_statement(conn: sa.Connection) -> TurnContext:
+            row = step_row(step)
+            params = {
+                "w_thread": run.thread_id,
+                **pg_turns.prefixed("s_", row),
+                **pg_turns.prefixed("l_", step_log(step)[0]),
+                "u_id": run.id,
+                "u_usage": usage,
+                "c_run": run.id,
+                "c_step": step.id,
+            }
+            for i, c in enumerate(calls):
+                params.update(pg_turns.prefixed(f"c{i}_", _call_row(c, step)))
+            stmt = pg_turns.record_calls(_CONTEXT.stmt, tuple(row), len(calls))
+            return _context(stmt.all(conn, params), run.thread_id)
+
+        if self.db.folds_writes:
+            ctx = await self.db.write_alone(one_statement)
+        else:
+            ctx = await self.db.write(work)
         run.usage = usage
         return ctx
 
@@ -278,7 +288,29 @@ class TurnsRepo:
                 write_step_status(conn, complete, StepStatus.COMPLETED, done[1], done[0])
             return _read_context(conn, thread_id)
 
-        ctx = await self.db.write(work)
+        def one_statement(conn: sa.Connection) -> TurnContext:
+            params: dict[str, Any] = {
+                "w_thread": thread_id,
+                "o_run": call.run_id,
+                "o_id": call.id,
+                "o_output": output,
+                "o_is_error": is_error,
+                "o_completed_at": now,
+            }
+            columns = None
+            if complete is not None and done is not None:
+                columns = tuple(done[1])
+                params.update(pg_turns.prefixed("t_", done[1]))
+                params["t_id"] = complete.id
+                log = {"run_id": complete.run_id, "step_id": complete.id, "at": done[0]}
+                params.update(pg_turns.prefixed("l_", {**log, "status": done[1]["status"]}))
+            stmt = pg_turns.store_output(_CONTEXT.stmt, columns)
+            return _context(stmt.all(conn, params), thread_id)
+
+        if self.db.folds_writes:
+            ctx = await self.db.write_alone(one_statement)
+        else:
+            ctx = await self.db.write(work)
         call.output, call.is_error, call.completed_at = output, is_error, now
         if complete is not None and done is not None:
             step_applied(complete, StepStatus.COMPLETED, done[0], None)
@@ -346,13 +378,31 @@ class TurnsRepo:
 
 def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
     """The thread and its files (:data:`_CONTEXT`, one statement)."""
-    rows = _CONTEXT.all(conn, {"w_thread": thread_id})
+    return _context(_CONTEXT.all(conn, {"w_thread": thread_id}), thread_id)
+
+
+def _context(rows: list[Any], thread_id: str) -> TurnContext:
+    """The thread and its files from :data:`_CONTEXT`'s rows."""
     if not rows:
         raise NotFound(f"no thread {thread_id}")
     return TurnContext(
         ThreadsRepo._thread(rows[0]),
         [FilesRepo._file(f) for r in rows if (f := _FILES_JOINED.part(r)) is not None],
     )
+
+
+def _call_row(call: ToolCall, step: RunStep) -> dict[str, Any]:
+    """A new call's columns (its seq aside)."""
+    return {
+        "run_id": call.run_id,
+        "id": call.id,
+        "step_id": step.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "approval": call.approval,
+        "is_error": False,
+        "created_at": call.created_at,
+    }
 
 
 def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, datetime]]) -> None:

@@ -122,7 +122,7 @@ class _Counted:
     def __init__(self, store: Store) -> None:
         self.reads = self.writes = 0
         db = store.db
-        read, write = db.read, db.write
+        read, write, alone = db.read, db.write, db.write_alone
 
         def counted_read(work: Any) -> Any:
             self.reads += 1
@@ -132,7 +132,13 @@ class _Counted:
             self.writes += 1
             return write(work)
 
+        def counted_alone(work: Any) -> Any:
+            # One transaction that writes (one statement in autocommit on PostgreSQL).
+            self.writes += 1
+            return alone(work)
+
         db.read, db.write = counted_read, counted_write  # type: ignore[method-assign]
+        db.write_alone = counted_alone  # type: ignore[method-assign]
 
 
 async def _second_turn(h: Harness, key: str, *, started: bool) -> tuple[Any, _Counted]:

@@ -1,0 +1,122 @@
+"""PostgreSQL: a tool call's writes and the read after them as ONE statement (issue 12).
+
+:meth:`~core.store.turns.TurnsRepo.record_calls` and
+:meth:`~core.store.turns.TurnsRepo.store_output` each write a few rows and then read the thread
+and its files. On SQLite those are separate statements of one transaction on the worker
+thread, which cost little. On PostgreSQL every statement is a round trip, and BEGIN and
+COMMIT are one each: 7 and 6 round trips per tool call, each costing more client CPU (a send,
+a wake-up of the event loop, a task step) than the statement's own work.
+
+Here the writes are data-modifying CTEs of the thread's SELECT (:data:`core.store.turns._CONTEXT`),
+and the statement runs in autocommit (:meth:`core.store.base.Database.write_alone`): one round
+trip, one transaction, all or nothing as before. What makes it the same as the separate
+statements:
+
+- every CTE sees the tables as they were before the statement, and none of them reads what
+  another writes: the new step's ``seq`` counts the run's earlier steps, a call's ``seq`` the
+  calls of the run's other steps (plus its index), and the SELECT reads threads and files,
+  which nothing here writes;
+- no row is written twice, and each INSERT has one row per status-log entry, so the log's
+  order is the statements' order;
+- foreign keys are checked when the whole statement ends: a call and a log row may name the
+  step inserted beside them.
+
+``tests/store/test_pg_turns.py`` compares every row these statements write with what the
+separate statements write.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.store.fast import Prepared
+from core.store.tables import run_steps, runs, status_log, tool_calls
+
+_STEP_SEQ = (
+    sa.select(sa.func.count())
+    .select_from(run_steps)
+    .where(run_steps.c.run_id == sa.bindparam("s_run_id"))
+    .scalar_subquery()
+)
+_CALL_SEQ = (
+    sa.select(sa.func.count())
+    .select_from(tool_calls)
+    .where(
+        tool_calls.c.run_id == sa.bindparam("c_run"),
+        tool_calls.c.step_id != sa.bindparam("c_step"),
+    )
+    .scalar_subquery()
+)
+LOG_COLUMNS = ("run_id", "step_id", "status", "at")
+CALL_COLUMNS = (
+    "run_id",
+    "id",
+    "step_id",
+    "name",
+    "arguments",
+    "approval",
+    "is_error",
+    "created_at",
+)
+
+
+def _binds(table: sa.Table, prefix: str, columns: Iterable[str]) -> dict[str, Any]:
+    """Each column a parameter ``<prefix><column>`` of the column's type."""
+    return {c: sa.bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
+
+
+def prefixed(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row``'s values under the parameter names :func:`_binds` gave them."""
+    return {f"{prefix}{k}": v for k, v in row.items()}
+
+
+@functools.cache
+def record_calls(context: sa.Select[Any], step_columns: tuple[str, ...], calls: int) -> Prepared:
+    """The step (``step_columns``; parameters ``s_<column>``), its log row (``l_``), its
+    ``calls`` calls (``c<i>_``; ``c_run``, ``c_step``) and the run's usage (``u_id``,
+    ``u_usage``), written by ``context`` run as one statement."""
+    step = run_steps.insert().values({**_binds(run_steps, "s_", step_columns), "seq": _STEP_SEQ})
+    log = status_log.insert().values(_binds(status_log, "l_", LOG_COLUMNS))
+    usage = (
+        runs.update()
+        .where(runs.c.id == sa.bindparam("u_id"))
+        .values(usage=sa.bindparam("u_usage", type_=runs.c.usage.type))
+    )
+    ctes = [step.cte("new_step"), log.cte("new_step_log"), usage.cte("run_usage")]
+    if calls:
+        rows = [
+            {**_binds(tool_calls, f"c{i}_", CALL_COLUMNS), "seq": _CALL_SEQ + i}
+            for i in range(calls)
+        ]
+        ctes.append(tool_calls.insert().values(rows).cte("new_calls"))
+    return Prepared(context.add_cte(*ctes))
+
+
+@functools.cache
+def store_output(context: sa.Select[Any], step_columns: tuple[str, ...] | None) -> Prepared:
+    """The call's output (``o_output``, ``o_is_error``, ``o_completed_at`` of the call
+    ``o_run``, ``o_id``) and, with ``step_columns``, its step's new status (``t_<column>`` of
+    the step ``t_id``) and that change's log row (``l_``), written by ``context`` run as one
+    statement."""
+    call = (
+        tool_calls.update()
+        .where(
+            tool_calls.c.run_id == sa.bindparam("o_run"),
+            tool_calls.c.id == sa.bindparam("o_id"),
+        )
+        .values(_binds(tool_calls, "o_", ("output", "is_error", "completed_at")))
+    )
+    ctes = [call.cte("call_output")]
+    if step_columns is not None:
+        step = (
+            run_steps.update()
+            .where(run_steps.c.id == sa.bindparam("t_id"))
+            .values(_binds(run_steps, "t_", step_columns))
+        )
+        log = status_log.insert().values(_binds(status_log, "l_", LOG_COLUMNS))
+        ctes += [step.cte("step_status"), log.cte("step_status_log")]
+    return Prepared(context.add_cte(*ctes))

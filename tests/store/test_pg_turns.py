@@ -1,0 +1,192 @@
+"""PostgreSQL's one-statement writes (core.store.pg_turns, issue 12) write row for row what the
+separate statements of the same transaction write, return the same context, and are all or
+nothing; ``Database.write_alone`` retries only a statement that never went out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from core.domain import FileRef, Run, RunStatus, RunStep, StepType, ToolCall, new_id
+from core.store import Store, db
+from core.store.base import Database
+from core.store.fast import Prepared
+from core.store.tables import run_steps, runs, status_log, tool_calls
+from tests.pg import PG_URL, pg_store
+
+AT = datetime(2026, 12, 2, 14, 0, 0, 250000, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    async for st in pg_store():
+        yield st
+
+
+@pytest.fixture
+def fixed_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """store_output and status changes stamp ``utcnow()``: the same time on both paths."""
+    import core.store.runs
+    import core.store.turns
+
+    for module in (core.store.turns, core.store.runs):
+        monkeypatch.setattr(module, "utcnow", lambda: AT + timedelta(seconds=5))
+    return AT
+
+
+async def _play(store: Store, key: str) -> tuple[Run, list[Any]]:
+    """One run through record_calls and store_output in every shape they have: a step with
+    details and two calls, an output that leaves the step open, one that completes it, a
+    step without details or calls, a step with one call. Returns the run and the contexts."""
+    thread = await store.get_or_create_thread(key)
+    ref = FileRef(new_id("file"), thread.id, "s.csv", "/x/s.csv", "0" * 64, 3, "text/csv", "table")
+    ref.summary, ref.created_at = "sales", AT
+    await store.add_file(ref)
+    run = await store.create_run(Run(id=new_id("run"), thread_id=thread.id, model="m"))
+    await store.set_run_status(run, RunStatus.IN_PROGRESS)
+    got = []
+
+    def step(details: dict[str, Any] | None = None) -> RunStep:
+        made = RunStep(id=new_id("step"), run_id=run.id, type=StepType.TOOL_CALLS)
+        made.created_at, made.details = AT, details
+        return made
+
+    def call(name: str, of: RunStep) -> ToolCall:
+        made = ToolCall(name, run.id, of.id, "save_bill", '{"date": "2026-12-02"}')
+        made.created_at = AT
+        return made
+
+    first = step({"reasoning": "账单 first"})
+    c1, c2 = call("call_1", first), call("call_2", first)
+    first.tool_calls = [c1, c2]
+    got.append(await store.record_calls(run, first, [c1, c2], usage={"input_tokens": 3}))
+    got.append(
+        await store.store_output(c1, "ok", is_error=False, complete=None, thread_id=thread.id)
+    )
+    got.append(
+        await store.store_output(c2, "boom", is_error=True, complete=first, thread_id=thread.id)
+    )
+    empty = step()
+    got.append(await store.record_calls(run, empty, [], usage={"input_tokens": 5}))
+    last = step()
+    c3 = call("call_3", last)
+    got.append(await store.record_calls(run, last, [c3], usage={"input_tokens": 8}))
+    got.append(
+        await store.store_output(c3, "done", is_error=False, complete=last, thread_id=thread.id)
+    )
+    return run, got
+
+
+async def _rows(store: Store, run: Run) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the run's calls wrote, ids of steps as their seq (they differ by path)."""
+
+    def work(conn: sa.Connection) -> dict[str, list[tuple[Any, ...]]]:
+        steps = conn.execute(
+            sa.select(run_steps).where(run_steps.c.run_id == run.id).order_by(run_steps.c.seq)
+        ).all()
+        seq = {r.id: r.seq for r in steps}
+        calls = conn.execute(
+            sa.select(tool_calls).where(tool_calls.c.run_id == run.id).order_by(tool_calls.c.seq)
+        ).all()
+        log = conn.execute(
+            sa.select(status_log).where(status_log.c.run_id == run.id).order_by(status_log.c.id)
+        ).all()
+        usage = conn.execute(sa.select(runs.c.usage).where(runs.c.id == run.id)).scalar()
+        return {
+            "steps": [(r.seq, *r[2:]) for r in steps],
+            "calls": [(r.id, seq[r.step_id], *r[3:]) for r in calls],
+            # The run's own rows (created, started) are not the calls' writes: no time.
+            "log": [(seq.get(r.step_id), r.status, r.at if r.step_id else None) for r in log],
+            "usage": [(usage,)],
+        }
+
+    return await store.db.read(work)
+
+
+async def test_one_statement_writes_what_the_separate_statements_write(
+    store: Store, fixed_now: datetime
+) -> None:
+    assert store.db.folds_writes
+    folded_run, folded = await _play(store, "test:folded")
+    store.db.folds_writes = False  # type: ignore[misc]  # the SQLite path, on PostgreSQL
+    try:
+        separate_run, separate = await _play(store, "test:separate")
+    finally:
+        store.db.folds_writes = True  # type: ignore[misc]
+
+    folded_rows, separate_rows = await _rows(store, folded_run), await _rows(store, separate_run)
+    assert folded_rows == separate_rows
+    # Two rows of the run (queued, in_progress), one per new step, one per completed step.
+    assert [len(folded_rows[k]) for k in ("steps", "calls", "log")] == [3, 3, 2 + 3 + 2]
+    assert folded_rows["steps"][0][-1] == {"reasoning": "账单 first"}  # details as JSON
+    assert folded_rows["steps"][1][-1] is None  # no details: SQL NULL, as before
+    assert folded_rows["usage"] == [({"input_tokens": 8},)]
+    # The contexts: the thread (its own id and key differ) and its files.
+    for f, s in zip(folded, separate, strict=True):
+        assert [x.name for x in f.files] == [x.name for x in s.files] == ["s.csv"]
+        assert f.files[0].summary == s.files[0].summary == "sales"
+        assert f.thread.id == folded_run.thread_id and s.thread.id == separate_run.thread_id
+
+
+async def test_a_one_statement_write_that_fails_writes_nothing(store: Store) -> None:
+    thread = await store.get_or_create_thread("test:fails")
+    run = await store.create_run(Run(id=new_id("run"), thread_id=thread.id, model="m"))
+    first = RunStep(id=new_id("step"), run_id=run.id, type=StepType.TOOL_CALLS)
+    taken = ToolCall("call_1", run.id, first.id, "t", "{}")
+    await store.record_calls(run, first, [taken], usage={"n": 1})
+    before = await _rows(store, run)
+
+    again = RunStep(id=new_id("step"), run_id=run.id, type=StepType.TOOL_CALLS)
+    clash = ToolCall("call_1", run.id, again.id, "t", "{}")  # the same call id in the run
+    with pytest.raises(IntegrityError):
+        await store.record_calls(run, again, [clash], usage={"n": 2})
+    assert await _rows(store, run) == before  # no step, no log row, usage unchanged
+
+
+async def test_write_alone_retries_a_statement_on_a_connection_known_dead() -> None:
+    """The pooled connection was killed and asyncpg has seen it close: the statement never
+    went out, so it is tried once more on a fresh connection and written once."""
+    database = Database(db.create_engine(PG_URL))
+    admin = create_async_engine(PG_URL, poolclass=NullPool)
+    pid = Prepared(sa.select(sa.func.pg_backend_pid()))
+    try:
+        first = await database.read(lambda conn: pid.scalar(conn, {}))
+        async with admin.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        await _until_closed(database)
+        assert await database.write_alone(lambda conn: pid.scalar(conn, {})) != first
+    finally:
+        await database.close()
+        await admin.dispose()
+
+
+async def _until_closed(database: Database) -> None:
+    """Wait until the pooled connection's asyncpg protocol has seen the server close it."""
+    import asyncio
+
+    def closed(conn: sa.Connection) -> bool:
+        return bool(conn.connection.driver_connection.is_closed())
+
+    for _ in range(200):
+        # A look at the pooled connection without a statement: checkout, check, checkin.
+        if await _peek(database, closed):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("asyncpg never saw the connection close")
+
+
+async def _peek(database: Database, check: Any) -> bool:
+    from sqlalchemy.util.concurrency import greenlet_spawn
+
+    def look() -> bool:
+        with database.engine.sync_engine.connect() as conn:
+            return bool(check(conn))
+
+    return bool(await greenlet_spawn(look))
