@@ -127,7 +127,7 @@ class ThreadsRepo:
             "updated_at": thread.created_at,
         }
         try:
-            await self.db.write(lambda conn: _INSERT_THREAD.run(conn, row))
+            await self.db.write_alone(lambda conn: _INSERT_THREAD.run(conn, row))
         except IntegrityError:
             found = await self.thread_by_key(key)
             if found is None:
@@ -195,7 +195,10 @@ class ThreadsRepo:
                     # Raised out of the transaction: it is rolled back, the message too.
                     raise AlreadyHandled(f"{source} {delivery} was handled already") from exc
 
-        await self.db.write(work)
+        if deliveries:
+            await self.db.write(work)
+        else:  # one INSERT: on PostgreSQL its own transaction, no BEGIN or COMMIT trip
+            await self.db.write_alone(work)
         return msg
 
     async def list_messages(
