@@ -34,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.store.fast import Prepared
-from core.store.tables import run_steps, runs, status_log, tool_calls
+from core.store.tables import messages, run_steps, runs, status_log, tool_calls
 
 _STEP_SEQ = (
     sa.select(sa.func.count())
@@ -52,6 +52,7 @@ _CALL_SEQ = (
     .scalar_subquery()
 )
 LOG_COLUMNS = ("run_id", "step_id", "status", "at")
+MESSAGE_COLUMNS = ("id", "thread_id", "role", "text", "run_id", "file_ids", "created_at")
 CALL_COLUMNS = (
     "run_id",
     "id",
@@ -120,3 +121,56 @@ def store_output(context: sa.Select[Any], step_columns: tuple[str, ...] | None) 
         log = status_log.insert().values(_binds(status_log, "l_", LOG_COLUMNS))
         ctes += [step.cte("step_status"), log.cte("step_status_log")]
     return Prepared(context.add_cte(*ctes))
+
+
+@functools.cache
+def finish_message(
+    step_columns: tuple[str, ...], message: bool, move_columns: tuple[str, ...] | None
+) -> Prepared:
+    """The answer's step (``s_``) and its two log rows (``l0_``, ``l1_``); with ``message``
+    the assistant message (``m_``; its seq is the statement's ``seq``); with
+    ``move_columns`` the run moved from ``r_from`` (``r_<column>`` of the run ``r_id``) and,
+    when it moved, its log row (``l2_``) -- else only its usage (``u_usage``), as the
+    separate statements do when someone else moved the run first. One row: ``seq``,
+    ``moved``.
+
+    The move is the one UPDATE that may match nothing. The usage UPDATE of the same run runs
+    only when it did not (``NOT EXISTS`` on the move's RETURNING), so no row is updated
+    twice; the log rows are one INSERT, numbered in their order (``ORDER BY``)."""
+    step = run_steps.insert().values({**_binds(run_steps, "s_", step_columns), "seq": _STEP_SEQ})
+    ctes: list[Any] = [step.cte("answer_step")]
+    run_id = sa.bindparam("r_id", type_=runs.c.id.type)
+    logged = [_log_row(i) for i in (0, 1)]
+    seq: Any = sa.null()
+    moved: Any = sa.false()
+    usage = runs.update().where(runs.c.id == run_id)
+    if message:
+        m = messages.insert().values(_binds(messages, "m_", MESSAGE_COLUMNS))
+        added = m.returning(messages.c.seq).cte("answer_message")
+        ctes.append(added)
+        seq = sa.select(added.c.seq).scalar_subquery()
+    if move_columns is not None:
+        move = (
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.status == sa.bindparam("r_from"))
+            .values(_binds(runs, "r_", move_columns))
+            .returning(runs.c.id)
+            .cte("run_moved")
+        )
+        ctes.append(move)
+        moved = sa.exists(sa.select(move.c.id))
+        usage = usage.where(~moved)
+        logged.append(_log_row(2).where(moved))
+    ctes.append(
+        usage.values(usage=sa.bindparam("u_usage", type_=runs.c.usage.type)).cte("run_usage")
+    )
+    rows = sa.union_all(*logged).subquery("log_rows")
+    ordered = sa.select(*(rows.c[c] for c in LOG_COLUMNS)).order_by(rows.c.n)
+    ctes.append(status_log.insert().from_select(list(LOG_COLUMNS), ordered).cte("answer_log"))
+    return Prepared(sa.select(seq.label("seq"), moved.label("moved")).add_cte(*ctes))
+
+
+def _log_row(n: int) -> sa.Select[Any]:
+    """One status-log row of parameters ``l<n>_<column>``, and ``n`` to order it by."""
+    binds = _binds(status_log, f"l{n}_", LOG_COLUMNS)
+    return sa.select(sa.literal(n).label("n"), *(binds[c].label(c) for c in LOG_COLUMNS))

@@ -355,14 +355,19 @@ def write_run_status(
     statement less). When the update matches nothing, nothing is logged, ``earlier`` neither."""
     params = {"w_id": run.id, "w_from": run.status.value, **values, "status": new.value}
     if _RUN_MOVE.run(conn, params) != 1:
-        # Someone else moved it first (cancel racing completion): reload and re-check.
-        current = _RUN_STATUS.scalar(conn, {"w_id": run.id})
-        raise IllegalTransition(
-            f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
-        )
+        raise moved_first(conn, run, new)
     row = {"run_id": run.id, "status": new.value, "at": now}
     # Rows of one executemany have the same columns: a step's row has its step_id.
     _LOG.run(conn, [*earlier, {**row, "step_id": None}] if earlier else row)
+
+
+def moved_first(conn: sa.Connection, run: Run, new: RunStatus) -> IllegalTransition:
+    """The error when a move of ``run`` to ``new`` matched nothing: someone else moved it
+    first (cancel racing completion); its status is read again for the message."""
+    current = _RUN_STATUS.scalar(conn, {"w_id": run.id})
+    return IllegalTransition(
+        f"run {run.id} is {current}, not {run.status.value}; cannot move to {new.value}"
+    )
 
 
 def run_applied(run: Run, new: RunStatus, values: dict[str, Any]) -> Run:

@@ -24,19 +24,20 @@ _INSERT_MESSAGE = Prepared(messages.insert())
 
 def insert_message(conn: sa.Connection, msg: Message) -> int:
     """Store ``msg``; returns its ``seq`` (the thread's message order)."""
-    key = _INSERT_MESSAGE.insert(
-        conn,
-        {
-            "id": msg.id,
-            "thread_id": msg.thread_id,
-            "role": msg.role,
-            "text": msg.text,
-            "run_id": msg.run_id,
-            "file_ids": msg.file_ids,
-            "created_at": msg.created_at,
-        },
-    )
-    return int(key)
+    return int(_INSERT_MESSAGE.insert(conn, message_row(msg)))
+
+
+def message_row(msg: Message) -> dict[str, Any]:
+    """The columns :func:`insert_message` writes (the database numbers ``seq``)."""
+    return {
+        "id": msg.id,
+        "thread_id": msg.thread_id,
+        "role": msg.role,
+        "text": msg.text,
+        "run_id": msg.run_id,
+        "file_ids": msg.file_ids,
+        "created_at": msg.created_at,
+    }
 
 
 class ThreadsRepo:

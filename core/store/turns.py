@@ -41,6 +41,7 @@ from core.store.runs import (
     RUN_SET,
     RunsRepo,
     insert_step,
+    moved_first,
     run_applied,
     run_change,
     step_applied,
@@ -52,7 +53,7 @@ from core.store.runs import (
     write_step_status,
 )
 from core.store.tables import files, messages, runs, status_log, threads, tool_calls
-from core.store.threads import ThreadsRepo, insert_message
+from core.store.threads import ThreadsRepo, insert_message, message_row
 
 # Statuses of a run that is not finished (core.engine.ACTIVE).
 _ACTIVE = [
@@ -343,7 +344,7 @@ class TurnsRepo:
         the step and message are kept and :class:`~core.errors.IllegalTransition` is raised,
         as a separate status change would."""
         step_now, step_values = step_change(step, StepStatus.COMPLETED, text)
-        step_log = [(step.status, step.created_at), (StepStatus.COMPLETED, step_now)]
+        logs = [(step.status, step.created_at), (StepStatus.COMPLETED, step_now)]
         run_values = {**(complete or {}), "usage": usage}
         run_now = run_change(run, RunStatus.COMPLETED, run_values) if complete is not None else None
         message = Message(
@@ -352,7 +353,7 @@ class TurnsRepo:
 
         def work(conn: sa.Connection) -> Exception | None:
             # The step's log rows go in with the run's (one INSERT less), in the same order.
-            logged = insert_step(conn, step, step_values, step_log, logged=False)
+            logged = insert_step(conn, step, step_values, logs, logged=False)
             if message_id is not None:
                 message.seq = insert_message(conn, message)
             raced: Exception | None = None
@@ -367,7 +368,39 @@ class TurnsRepo:
             _LOG.run(conn, logged)
             return raced
 
-        raced = await self.db.write(work)
+        def one_statement(conn: sa.Connection) -> bool:
+            """True unless the run was to move and someone else moved it first."""
+            row = step_row(step, step_values)
+            first, then = step_log(step, logs)
+            params = {
+                **pg_turns.prefixed("s_", row),
+                **pg_turns.prefixed("l0_", first),
+                **pg_turns.prefixed("l1_", then),
+                "r_id": run.id,
+                "u_usage": usage,
+            }
+            if message_id is not None:
+                params.update(pg_turns.prefixed("m_", message_row(message)))
+            move = None
+            if run_now is not None:
+                moved_to = {**run_values, "status": RunStatus.COMPLETED.value}
+                move = tuple(moved_to)
+                params.update(pg_turns.prefixed("r_", moved_to))
+                params["r_from"] = run.status.value
+                log = {"run_id": run.id, "step_id": None, "status": moved_to["status"]}
+                params.update(pg_turns.prefixed("l2_", {**log, "at": run_now}))
+            stmt = pg_turns.finish_message(tuple(row), message_id is not None, move)
+            got = stmt.first(conn, params)
+            if message_id is not None:
+                message.seq = got.seq
+            return run_now is None or bool(got.moved)
+
+        if self.db.folds_writes:
+            raced: Exception | None = None
+            if not await self.db.write_alone(one_statement):  # kept: the step, message, usage
+                raced = await self.db.read(lambda c: moved_first(c, run, RunStatus.COMPLETED))
+        else:
+            raced = await self.db.write(work)
         step_applied(step, StepStatus.COMPLETED, step_now, text)
         run.usage = usage
         if raced is not None:

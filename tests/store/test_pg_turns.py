@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from core.domain import FileRef, Run, RunStatus, RunStep, StepType, ToolCall, new_id
+from core.errors import IllegalTransition
 from core.store import Store, db
 from core.store.base import Database
 from core.store.fast import Prepared
-from core.store.tables import run_steps, runs, status_log, tool_calls
+from core.store.tables import messages, run_steps, runs, status_log, tool_calls
 from tests.pg import PG_URL, pg_store
 
 AT = datetime(2026, 12, 2, 14, 0, 0, 250000, tzinfo=UTC)
@@ -133,6 +134,71 @@ async def test_one_statement_writes_what_the_separate_statements_write(
         assert [x.name for x in f.files] == [x.name for x in s.files] == ["s.csv"]
         assert f.files[0].summary == s.files[0].summary == "sales"
         assert f.thread.id == folded_run.thread_id and s.thread.id == separate_run.thread_id
+
+
+async def _answer(store: Store, key: str, message: bool, complete: bool, raced: bool) -> Run:
+    """A run answered by finish_message (with the assistant message or an empty answer,
+    completing the run or not; ``raced``: someone else moved it to cancelling first)."""
+    thread = await store.get_or_create_thread(key)
+    await store.add_message(thread.id, "user", "q")
+    run = await store.create_run(Run(id=new_id("run"), thread_id=thread.id, model="m"))
+    await store.set_run_status(run, RunStatus.IN_PROGRESS)
+    if raced:
+        await store.set_run_status(await store.get_run(run.id), RunStatus.CANCELLING)
+    step = RunStep(id=new_id("step"), run_id=run.id, type=StepType.MESSAGE_CREATION)
+    step.created_at, step.details = AT, {"reasoning": "想"} if message else None
+    answer = store.finish_message(
+        run, step, "答案", message_id=new_id("msg") if message else None,
+        usage={"output_tokens": 4}, complete={"incomplete_details": None} if complete else None,
+    )  # fmt: skip
+    if raced:
+        with pytest.raises(IllegalTransition, match="is cancelling, not in_progress"):
+            await answer
+    else:
+        await answer
+    return run
+
+
+async def _answer_rows(store: Store, run: Run) -> dict[str, list[tuple[Any, ...]]]:
+    rows = await _rows(store, run)
+
+    def work(conn: sa.Connection) -> list[tuple[Any, ...]]:
+        q = sa.select(messages.c.role, messages.c.text, messages.c.run_id.is_(None))
+        q = q.where(messages.c.thread_id == run.thread_id).order_by(messages.c.seq)
+        got = [tuple(r) for r in conn.execute(q)]
+        r = conn.execute(sa.select(runs).where(runs.c.id == run.id)).one()
+        return [*got, (r.status, r.completed_at is not None, r.incomplete_details)]
+
+    rows["messages and run"] = await store.db.read(work)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("message", "complete", "raced"),
+    [(True, True, False), (False, True, False), (True, False, False), (True, True, True)],
+)
+async def test_an_answer_in_one_statement_writes_what_the_separate_statements_write(
+    store: Store, fixed_now: datetime, message: bool, complete: bool, raced: bool
+) -> None:
+    shape = f"{message}:{complete}:{raced}"
+    folded = await _answer(store, f"test:folded:{shape}", message, complete, raced)
+    store.db.folds_writes = False  # type: ignore[misc]
+    try:
+        separate = await _answer(store, f"test:separate:{shape}", message, complete, raced)
+    finally:
+        store.db.folds_writes = True  # type: ignore[misc]
+    folded_rows = await _answer_rows(store, folded)
+    assert folded_rows == await _answer_rows(store, separate)
+    status = "cancelling" if raced else "completed" if complete else "in_progress"
+    assert folded_rows["messages and run"][-1][0] == status
+    # The step's two rows, then the run's own when it moved (after the run's earlier rows).
+    moved = [(None, "completed", None)] if complete and not raced else []
+    assert folded_rows["log"][-2 - len(moved) :] == [
+        (0, "in_progress", AT),
+        (0, "completed", AT + timedelta(seconds=5)),
+        *moved,
+    ]
+    assert len(folded_rows["messages and run"]) == 2 + message  # the question, the answer
 
 
 async def test_a_one_statement_write_that_fails_writes_nothing(store: Store) -> None:
