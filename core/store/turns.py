@@ -370,30 +370,20 @@ class TurnsRepo:
 
         def one_statement(conn: sa.Connection) -> bool:
             """True unless the run was to move and someone else moved it first."""
-            row = step_row(step, step_values)
-            first, then = step_log(step, logs)
-            params = {
-                **pg_turns.prefixed("s_", row),
-                **pg_turns.prefixed("l0_", first),
-                **pg_turns.prefixed("l1_", then),
-                "r_id": run.id,
-                "u_usage": usage,
-            }
-            if message_id is not None:
-                params.update(pg_turns.prefixed("m_", message_row(message)))
+            answer = message if message_id is not None else None
+            moved_to = (
+                None if run_now is None else {**run_values, "status": RunStatus.COMPLETED.value}
+            )
+            columns, params = _answer_params(run, step, step_values, logs, answer, usage)
             move = None
-            if run_now is not None:
-                moved_to = {**run_values, "status": RunStatus.COMPLETED.value}
+            if moved_to is not None:
                 move = tuple(moved_to)
-                params.update(pg_turns.prefixed("r_", moved_to))
-                params["r_from"] = run.status.value
-                log = {"run_id": run.id, "step_id": None, "status": moved_to["status"]}
-                params.update(pg_turns.prefixed("l2_", {**log, "at": run_now}))
-            stmt = pg_turns.finish_message(tuple(row), message_id is not None, move)
+                params.update(_move_params(run, moved_to, run_now))
+            stmt = pg_turns.finish_message(columns, answer is not None, move)
             got = stmt.first(conn, params)
-            if message_id is not None:
-                message.seq = got.seq
-            return run_now is None or bool(got.moved)
+            if answer is not None:
+                answer.seq = got.seq
+            return moved_to is None or bool(got.moved)
 
         if self.db.folds_writes:
             raced: Exception | None = None
@@ -407,6 +397,41 @@ class TurnsRepo:
             raise raced
         if run_now is not None:
             run_applied(run, RunStatus.COMPLETED, run_values)
+
+
+def _answer_params(
+    run: Run,
+    step: RunStep,
+    values: dict[str, Any],
+    logs: list[tuple[StepStatus, datetime]],
+    message: Message | None,
+    usage: dict[str, int],
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """For finish_message's one statement on PostgreSQL
+    (:func:`core.store.pg_turns.finish_message`): the step's columns, and the parameters of
+    the step, its log rows, the message and the usage."""
+    row = step_row(step, values)
+    first, then = step_log(step, logs)
+    params = {
+        **pg_turns.prefixed("s_", row),
+        **pg_turns.prefixed("l0_", first),
+        **pg_turns.prefixed("l1_", then),
+        "r_id": run.id,
+        "u_usage": usage,
+    }
+    if message is not None:
+        params.update(pg_turns.prefixed("m_", message_row(message)))
+    return tuple(row), params
+
+
+def _move_params(run: Run, moved_to: dict[str, Any], at: datetime | None) -> dict[str, Any]:
+    """The parameters of the run's move (from its status now) and of its log row."""
+    log = {"run_id": run.id, "step_id": None, "status": moved_to["status"], "at": at}
+    return {
+        **pg_turns.prefixed("r_", moved_to),
+        "r_from": run.status.value,
+        **pg_turns.prefixed("l2_", log),
+    }
 
 
 def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
