@@ -29,12 +29,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from core.domain import Message, Run, RunStatus, RunStep, StepStatus
 from core.store.fast import Prepared
+from core.store.runs import step_log, step_row
 from core.store.tables import messages, run_steps, runs, status_log, tool_calls
+from core.store.threads import message_row
 
 _STEP_SEQ = (
     sa.select(sa.func.count())
@@ -73,6 +77,14 @@ def _binds(table: sa.Table, prefix: str, columns: Iterable[str]) -> dict[str, An
 def prefixed(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """``row``'s values under the parameter names :func:`_binds` gave them."""
     return {f"{prefix}{k}": v for k, v in row.items()}
+
+
+def log_params(
+    n: int | str, run_id: str, step_id: str | None, status: str, at: datetime | None
+) -> dict[str, Any]:
+    """The parameters of log row ``n`` (``l<n>_<column>``; ``l_`` with ``n=""``)."""
+    row = {"run_id": run_id, "step_id": step_id, "status": status, "at": at}
+    return prefixed(f"l{n}_", row)
 
 
 @functools.cache
@@ -174,3 +186,71 @@ def _log_row(n: int) -> sa.Select[Any]:
     """One status-log row of parameters ``l<n>_<column>``, and ``n`` to order it by."""
     binds = _binds(status_log, f"l{n}_", LOG_COLUMNS)
     return sa.select(sa.literal(n).label("n"), *(binds[c].label(c) for c in LOG_COLUMNS))
+
+
+RUN_COLUMNS = (
+    "id",
+    "thread_id",
+    "model",
+    "status",
+    "created_at",
+    "started_at",
+    "expires_at",
+    "usage",
+)
+
+
+@functools.cache
+def start_run(decide: sa.Select[Any], waiting: bool, logs: int) -> Prepared:
+    """A run (``n_<column>``; its ``upto_seq`` the one ``decide`` finds) and its ``logs`` log
+    rows (``l<i>_``), inserted only when ``decide`` found a user message to answer (``upto``)
+    and, with ``waiting``, no run of the thread waits for approval (``status``). One row:
+    ``decide``'s, as the separate statements read it before they inserted anything."""
+    decided = decide.cte("decided")
+    found: sa.ColumnElement[bool] = decided.c.upto.is_not(None)
+    if waiting:
+        status = decided.c.status
+        found = found & (status.is_(None) | (status != RunStatus.REQUIRES_ACTION.value))
+    binds = _binds(runs, "n_", RUN_COLUMNS)
+    source = sa.select(*(binds[c] for c in RUN_COLUMNS), decided.c.upto).where(found)
+    new = runs.insert().from_select([*RUN_COLUMNS, "upto_seq"], source)
+    created = new.returning(runs.c.id).cte("new_run")
+    rows = sa.union_all(*(_log_row(i) for i in range(logs))).subquery("log_rows")
+    ordered = (
+        sa.select(*(rows.c[c] for c in LOG_COLUMNS))
+        .where(sa.exists(sa.select(created.c.id)))
+        .order_by(rows.c.n)
+    )
+    log = status_log.insert().from_select(list(LOG_COLUMNS), ordered).cte("new_run_log")
+    return Prepared(sa.select(decided).add_cte(created, log))
+
+
+def answer_params(
+    run: Run,
+    step: RunStep,
+    values: dict[str, Any],
+    logs: list[tuple[StepStatus, datetime]],
+    message: Message | None,
+    usage: dict[str, int],
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """For :func:`finish_message`: the step's columns, and the parameters of the step, its
+    log rows, the message and the usage."""
+    row = step_row(step, values)
+    first, then = step_log(step, logs)
+    params = {
+        **prefixed("s_", row),
+        **prefixed("l0_", first),
+        **prefixed("l1_", then),
+        "r_id": run.id,
+        "u_usage": usage,
+    }
+    if message is not None:
+        params.update(prefixed("m_", message_row(message)))
+    return tuple(row), params
+
+
+def move_params(run: Run, moved_to: dict[str, Any], at: datetime | None) -> dict[str, Any]:
+    """For :func:`finish_message`: the parameters of the run's move (from its status now)
+    and of its log row."""
+    log = log_params(2, run.id, None, moved_to["status"], at)
+    return {**prefixed("r_", moved_to), "r_from": run.status.value, **log}

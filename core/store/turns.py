@@ -53,7 +53,7 @@ from core.store.runs import (
     write_step_status,
 )
 from core.store.tables import files, messages, runs, status_log, threads, tool_calls
-from core.store.threads import ThreadsRepo, insert_message, message_row
+from core.store.threads import ThreadsRepo, insert_message
 
 # Statuses of a run that is not finished (core.engine.ACTIVE).
 _ACTIVE = [
@@ -205,11 +205,46 @@ class TurnsRepo:
             ctx.history = read_history(conn, run, window, self._history())
             return Started(None, run, ctx)
 
+        if self.db.folds_writes:
+            return await self._start_run_alone(run, expires_at, stop_at_waiting, window)
         try:
             return await self.db.write(work)
         except BaseException:
             run.status, run.started_at = RunStatus.QUEUED, None  # as it was: nothing stored
             raise
+
+    async def _start_run_alone(
+        self, run: Run, expires_at: datetime | None, stop_at_waiting: bool, window: int | None
+    ) -> Started:
+        """:meth:`start_run` on PostgreSQL: what to answer, the run and its log rows in ONE
+        statement (:func:`core.store.pg_turns.start_run`, autocommit), then the first
+        request's context in one read. ``run`` is moved in memory first, and put back when
+        nothing was stored."""
+        before = run.status, run.started_at, run.expires_at
+        log = [(run.status, run.created_at)]
+        if expires_at is not None:  # created and moved queued -> in_progress at once
+            started: dict[str, Any] = {"expires_at": expires_at}
+            now = run_change(run, RunStatus.IN_PROGRESS, started)
+            run_applied(run, RunStatus.IN_PROGRESS, started)
+            log.append((run.status, now))
+        params = {"w_thread": run.thread_id, **pg_turns.prefixed("n_", _run_row(run))}
+        for i, (status, at) in enumerate(log):
+            params.update(pg_turns.log_params(i, run.id, None, status.value, at))
+        decide = _ACTIVE_AND_UNANSWERED if stop_at_waiting else _UNANSWERED
+        stmt = pg_turns.start_run(decide.stmt, stop_at_waiting, len(log))
+        try:
+            found = await self.db.write_alone(lambda conn: stmt.first(conn, params))
+        except BaseException:
+            run.status, run.started_at, run.expires_at = before  # as it was: nothing stored
+            raise
+        waiting = stop_at_waiting and found.status == RunStatus.REQUIRES_ACTION.value
+        if waiting or found.upto is None:
+            run.status, run.started_at, run.expires_at = before
+            return Started(RunsRepo._run(found) if waiting else None, None)
+        run.upto_seq = found.upto
+        if expires_at is None or window is None:
+            return Started(None, run)
+        return Started(None, run, await self.turn_context(run.thread_id, run, window=window))
 
     async def turn_context(
         self, thread_id: str, run: Run | None = None, *, window: int = 0
@@ -303,8 +338,10 @@ class TurnsRepo:
                 columns = tuple(done[1])
                 params.update(pg_turns.prefixed("t_", done[1]))
                 params["t_id"] = complete.id
-                log = {"run_id": complete.run_id, "step_id": complete.id, "at": done[0]}
-                params.update(pg_turns.prefixed("l_", {**log, "status": done[1]["status"]}))
+                status = done[1]["status"]
+                params.update(
+                    pg_turns.log_params("", complete.run_id, complete.id, status, done[0])
+                )
             stmt = pg_turns.store_output(_CONTEXT.stmt, columns)
             return _context(stmt.all(conn, params), thread_id)
 
@@ -374,11 +411,11 @@ class TurnsRepo:
             moved_to = (
                 None if run_now is None else {**run_values, "status": RunStatus.COMPLETED.value}
             )
-            columns, params = _answer_params(run, step, step_values, logs, answer, usage)
+            columns, params = pg_turns.answer_params(run, step, step_values, logs, answer, usage)
             move = None
             if moved_to is not None:
                 move = tuple(moved_to)
-                params.update(_move_params(run, moved_to, run_now))
+                params.update(pg_turns.move_params(run, moved_to, run_now))
             stmt = pg_turns.finish_message(columns, answer is not None, move)
             got = stmt.first(conn, params)
             if answer is not None:
@@ -397,41 +434,6 @@ class TurnsRepo:
             raise raced
         if run_now is not None:
             run_applied(run, RunStatus.COMPLETED, run_values)
-
-
-def _answer_params(
-    run: Run,
-    step: RunStep,
-    values: dict[str, Any],
-    logs: list[tuple[StepStatus, datetime]],
-    message: Message | None,
-    usage: dict[str, int],
-) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """For finish_message's one statement on PostgreSQL
-    (:func:`core.store.pg_turns.finish_message`): the step's columns, and the parameters of
-    the step, its log rows, the message and the usage."""
-    row = step_row(step, values)
-    first, then = step_log(step, logs)
-    params = {
-        **pg_turns.prefixed("s_", row),
-        **pg_turns.prefixed("l0_", first),
-        **pg_turns.prefixed("l1_", then),
-        "r_id": run.id,
-        "u_usage": usage,
-    }
-    if message is not None:
-        params.update(pg_turns.prefixed("m_", message_row(message)))
-    return tuple(row), params
-
-
-def _move_params(run: Run, moved_to: dict[str, Any], at: datetime | None) -> dict[str, Any]:
-    """The parameters of the run's move (from its status now) and of its log row."""
-    log = {"run_id": run.id, "step_id": None, "status": moved_to["status"], "at": at}
-    return {
-        **pg_turns.prefixed("r_", moved_to),
-        "r_from": run.status.value,
-        **pg_turns.prefixed("l2_", log),
-    }
 
 
 def _read_context(conn: sa.Connection, thread_id: str) -> TurnContext:
@@ -463,22 +465,23 @@ def _call_row(call: ToolCall, step: RunStep) -> dict[str, Any]:
     }
 
 
+def _run_row(run: Run) -> dict[str, Any]:
+    """A new run's columns, its ``upto_seq`` aside."""
+    return {
+        "id": run.id,
+        "thread_id": run.thread_id,
+        "model": run.model,
+        "status": run.status.value,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "expires_at": run.expires_at,
+        "usage": run.usage,
+    }
+
+
 def _insert_run(conn: sa.Connection, run: Run, log: list[tuple[RunStatus, datetime]]) -> None:
     """The run's row as ``run`` is now, and its status-log rows (``log``; by default the one
     of its status)."""
-    _INSERT_RUN.run(
-        conn,
-        {
-            "id": run.id,
-            "thread_id": run.thread_id,
-            "model": run.model,
-            "status": run.status.value,
-            "upto_seq": run.upto_seq,
-            "created_at": run.created_at,
-            "started_at": run.started_at,
-            "expires_at": run.expires_at,
-            "usage": run.usage,
-        },
-    )
+    _INSERT_RUN.run(conn, {**_run_row(run), "upto_seq": run.upto_seq})
     rows = log or [(run.status, run.created_at)]
     _LOG.run(conn, [{"run_id": run.id, "status": s.value, "at": at} for s, at in rows])

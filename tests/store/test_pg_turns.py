@@ -256,3 +256,87 @@ async def _peek(database: Database, check: Any) -> bool:
             return bool(check(conn))
 
     return bool(await greenlet_spawn(look))
+
+
+async def _started(store: Store, key: str, waiting: bool, expires: bool, outcome: str) -> Any:
+    """start_run on a thread whose state gives ``outcome``: ``created`` (a user message to
+    answer), ``nothing`` (every message answered) or ``waits`` (a run waits for approval)."""
+    thread = await store.get_or_create_thread(key)
+    await store.add_message(thread.id, "user", "q1")
+    if outcome in ("nothing", "waits"):
+        earlier = await store.start_run(Run(new_id("run"), thread.id, "m"), expires_at=None)
+        assert earlier.run is not None
+        if outcome == "waits":
+            await store.set_run_status(earlier.run, RunStatus.IN_PROGRESS)
+            await store.set_run_status(earlier.run, RunStatus.REQUIRES_ACTION)
+            await store.add_message(thread.id, "user", "q2")
+    await store.add_message(thread.id, "user", "q3") if outcome == "created" else None
+    run = Run(new_id("run"), thread.id, "m")
+    run.created_at = AT
+    at = AT + timedelta(minutes=10) if expires else None
+    started = await store.start_run(run, expires_at=at, stop_at_waiting=waiting, window=5)
+    return started, run
+
+
+async def _runs_and_log(store: Store, thread_id: str) -> list[tuple[Any, ...]]:
+    def work(conn: sa.Connection) -> list[tuple[Any, ...]]:
+        q = sa.select(runs).where(runs.c.thread_id == thread_id).order_by(runs.c.created_at)
+        listed = conn.execute(q).all()
+        order = {r.id: n for n, r in enumerate(listed)}
+        log = conn.execute(
+            sa.select(status_log)
+            .where(status_log.c.run_id.in_(list(order)))
+            .order_by(status_log.c.id)
+        ).all()
+        # Message seqs are numbered across threads: a run's upto as the message's place.
+        q = sa.select(messages.c.seq).where(messages.c.thread_id == thread_id)
+        place = {seq: n for n, seq in enumerate(sorted(conn.execute(q).scalars()), 1)}
+        return [
+            *((order[r.id], r.status, place[r.upto_seq], r.expires_at, r.usage) for r in listed),
+            *((order[r.run_id], r.status, r.at if r.at == AT or r.at > AT else None) for r in log),
+        ]
+
+    return await store.db.read(work)
+
+
+@pytest.mark.parametrize("outcome", ["created", "nothing", "waits"])
+@pytest.mark.parametrize(("waiting", "expires"), [(True, True), (False, True), (False, False)])
+async def test_a_run_started_in_one_statement_is_what_the_separate_statements_start(
+    store: Store, fixed_now: datetime, waiting: bool, expires: bool, outcome: str
+) -> None:
+    shape = f"{waiting}:{expires}:{outcome}"
+    folded, run = await _started(store, f"test:folded:{shape}", waiting, expires, outcome)
+    store.db.folds_writes = False  # type: ignore[misc]
+    try:
+        separate, other = await _started(store, f"test:separate:{shape}", waiting, expires, outcome)
+    finally:
+        store.db.folds_writes = True  # type: ignore[misc]
+    assert await _runs_and_log(store, run.thread_id) == await _runs_and_log(store, other.thread_id)
+    # What start_run returned, and the run in memory, are the same on both paths.
+    assert (folded.run is None, folded.waiting is None, folded.context is None) == (
+        separate.run is None,
+        separate.waiting is None,
+        separate.context is None,
+    )
+    assert (run.status, run.started_at, run.expires_at) == (
+        other.status,
+        other.started_at,
+        other.expires_at,
+    )
+    assert (run.upto_seq == 0) == (other.upto_seq == 0)  # 0: not set (nothing created)
+    if outcome == "waits" and waiting:
+        assert folded.waiting is not None and folded.waiting.status == RunStatus.REQUIRES_ACTION
+    if outcome == "created" or (outcome == "waits" and not waiting):
+        assert folded.run is run and separate.run is other
+        assert run.upto_seq == (await store.list_messages(run.thread_id))[-1].seq
+        assert run.status == (RunStatus.IN_PROGRESS if expires else RunStatus.QUEUED)
+        if expires:  # the first request's context, read after the statement
+            assert folded.context is not None and separate.context is not None
+            mine, theirs = folded.context.history, separate.context.history
+            assert mine is not None and theirs is not None
+            texts = [m.text for m in mine.messages]
+            assert texts == [m.text for m in theirs.messages]
+            assert texts == (["q1", "q3"] if outcome == "created" else ["q1", "q2"])
+            assert [r.status for r in mine.runs] == [r.status for r in theirs.runs]
+    else:
+        assert run.status == RunStatus.QUEUED and run.started_at is None
