@@ -1,28 +1,40 @@
-"""PostgreSQL: a tool call's writes and the read after them as ONE statement (issue 12).
+"""PostgreSQL: each write of a turn as ONE statement, run in autocommit (issue 12).
 
-:meth:`~core.store.turns.TurnsRepo.record_calls` and
-:meth:`~core.store.turns.TurnsRepo.store_output` each write a few rows and then read the thread
-and its files. On SQLite those are separate statements of one transaction on the worker
-thread, which cost little. On PostgreSQL every statement is a round trip, and BEGIN and
-COMMIT are one each: 7 and 6 round trips per tool call, each costing more client CPU (a send,
+On SQLite a turn's writes are small transactions of a few statements on the store's worker
+thread, which cost little. On PostgreSQL every statement is a round trip and BEGIN and COMMIT
+are one each -- a turn took ~32 -- and on 127.0.0.1 a round trip costs more client CPU (a send,
 a wake-up of the event loop, a task step) than the statement's own work.
 
-Here the writes are data-modifying CTEs of the thread's SELECT (:data:`core.store.turns._CONTEXT`),
-and the statement runs in autocommit (:meth:`core.store.base.Database.write_alone`): one round
-trip, one transaction, all or nothing as before. What makes it the same as the separate
-statements:
+Here each hot write is one statement: its writes are data-modifying CTEs of a SELECT, and
+:meth:`core.store.base.Database.write_alone` runs it in autocommit, so the server commits it
+when it ends -- one round trip, one transaction, all or nothing as before:
+
+- :func:`start_run`: what to answer (and whether a run waits for approval), the run and its
+  log rows (:meth:`~core.store.turns.TurnsRepo.start_run`; the first request's context is read
+  after it);
+- :func:`record_calls`: the step, its log row, its calls and the run's usage, then the thread
+  and its files;
+- :func:`store_output`: the call's output and, for the step's last call, the step's status
+  and log row, then the thread and its files;
+- :func:`finish_message`: the answer's step, message, the run's move or usage and the log rows.
+
+What makes one statement the same as the separate statements:
 
 - every CTE sees the tables as they were before the statement, and none of them reads what
-  another writes: the new step's ``seq`` counts the run's earlier steps, a call's ``seq`` the
-  calls of the run's other steps (plus its index), and the SELECT reads threads and files,
-  which nothing here writes;
-- no row is written twice, and each INSERT has one row per status-log entry, so the log's
-  order is the statements' order;
+  another writes: a new step's ``seq`` counts the run's earlier steps, a call's ``seq`` the
+  calls of the run's other steps (plus its index), the SELECTs read threads and files, which
+  nothing here writes, or what to answer, which the separate statements also read first;
+- a conditional write depends on another only through its RETURNING (``EXISTS``): the run is
+  inserted only when there is a message to answer, its usage updated only when the move did
+  not match, so no row is written twice;
+- the log rows of a statement are one INSERT in their order (``ORDER BY``), so the log's order
+  is the separate statements';
 - foreign keys are checked when the whole statement ends: a call and a log row may name the
-  step inserted beside them.
+  step or run inserted beside them.
 
-``tests/store/test_pg_turns.py`` compares every row these statements write with what the
-separate statements write.
+``tests/store/test_pg_turns.py`` compares every row these statements write, and what they
+return, with the separate statements' (which still run on PostgreSQL when
+``Database.folds_writes`` is off).
 """
 
 from __future__ import annotations

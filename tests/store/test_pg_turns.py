@@ -22,7 +22,7 @@ from core.store.fast import Prepared
 from core.store.tables import messages, run_steps, runs, status_log, tool_calls
 from tests.pg import PG_URL, pg_store
 
-AT = datetime(2026, 12, 2, 14, 0, 0, 250000, tzinfo=UTC)
+AT = datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)  # before any wall-clock time of a test
 
 
 @pytest.fixture
@@ -278,7 +278,11 @@ async def _started(store: Store, key: str, waiting: bool, expires: bool, outcome
     return started, run
 
 
-async def _runs_and_log(store: Store, thread_id: str) -> list[tuple[Any, ...]]:
+async def _runs_and_log(store: Store, run: Run) -> list[tuple[Any, ...]]:
+    """The thread's runs and their log rows; times only of ``run``'s rows (the earlier runs
+    were made at the wall clock's time)."""
+    thread_id = run.thread_id
+
     def work(conn: sa.Connection) -> list[tuple[Any, ...]]:
         q = sa.select(runs).where(runs.c.thread_id == thread_id).order_by(runs.c.created_at)
         listed = conn.execute(q).all()
@@ -293,7 +297,7 @@ async def _runs_and_log(store: Store, thread_id: str) -> list[tuple[Any, ...]]:
         place = {seq: n for n, seq in enumerate(sorted(conn.execute(q).scalars()), 1)}
         return [
             *((order[r.id], r.status, place[r.upto_seq], r.expires_at, r.usage) for r in listed),
-            *((order[r.run_id], r.status, r.at if r.at == AT or r.at > AT else None) for r in log),
+            *((order[r.run_id], r.status, r.at if r.run_id == run.id else None) for r in log),
         ]
 
     return await store.db.read(work)
@@ -311,7 +315,7 @@ async def test_a_run_started_in_one_statement_is_what_the_separate_statements_st
         separate, other = await _started(store, f"test:separate:{shape}", waiting, expires, outcome)
     finally:
         store.db.folds_writes = True  # type: ignore[misc]
-    assert await _runs_and_log(store, run.thread_id) == await _runs_and_log(store, other.thread_id)
+    assert await _runs_and_log(store, run) == await _runs_and_log(store, other)
     # What start_run returned, and the run in memory, are the same on both paths.
     assert (folded.run is None, folded.waiting is None, folded.context is None) == (
         separate.run is None,
