@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from core.domain import FileRef, Run, RunStatus, StepType, ToolCall, new_id
 from core.store import Store, db, history, leases, platform, runs, threads, turns
@@ -21,7 +19,7 @@ from core.store.fast import Prepared
 from core.store.tables import Money, UTCDateTime
 from core.store.tables import runs as runs_table
 from core.store.tables import threads as threads_table
-from tests.pg import PG_URL
+from tests.pg import PG_URL, terminate
 
 _probe_md = sa.MetaData()
 probe = sa.Table(
@@ -232,20 +230,16 @@ async def test_statement_listeners_see_the_fast_path(store: Store) -> None:
 
 async def test_postgres_dead_connection_under_the_fast_path_is_invalidated_and_retried() -> None:
     database = Database(db.create_engine(PG_URL))
-    admin = create_async_engine(PG_URL, poolclass=NullPool)
     pid = Prepared(sa.select(sa.func.pg_backend_pid()))
     try:
         first = await database.read(lambda conn: pid.scalar(conn, {}))
-        async with admin.begin() as conn:
-            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        await terminate(first)
         second = await database.read(lambda conn: pid.scalar(conn, {}))
         assert second != first
-        async with admin.begin() as conn:
-            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": second})
+        await terminate(second)
         assert await database.write(lambda conn: pid.scalar(conn, {})) not in (first, second)
     finally:
         await database.close()
-        await admin.dispose()
 
 
 async def test_postgres_fast_statements_share_the_write_transaction() -> None:
@@ -294,7 +288,6 @@ async def test_postgres_every_pooled_connection_dead_costs_one_retry_under_the_f
     """A server restart kills every pooled connection: the first dead one found marks the
     whole pool stale, as SQLAlchemy's own path does, so the one retry gets a fresh one."""
     database = Database(db.create_engine(PG_URL))
-    admin = create_async_engine(PG_URL, poolclass=NullPool)
     pid = Prepared(sa.select(sa.func.pg_backend_pid()))
 
     def slow_pid(conn: sa.Connection) -> int:
@@ -304,11 +297,8 @@ async def test_postgres_every_pooled_connection_dead_costs_one_retry_under_the_f
     try:
         pids = set(await asyncio.gather(*(database.read(slow_pid) for _ in range(3))))
         assert len(pids) == 3  # three connections in the pool now
-        async with admin.begin() as conn:
-            for p in pids:
-                await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": p})
+        await terminate(*pids)
         assert await database.write(lambda conn: pid.scalar(conn, {})) not in pids
         assert await database.read(lambda conn: pid.scalar(conn, {})) not in pids
     finally:
         await database.close()
-        await admin.dispose()

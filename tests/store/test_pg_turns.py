@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from core.domain import FileRef, Run, RunStatus, RunStep, StepType, ToolCall, new_id
 from core.errors import IllegalTransition
@@ -20,7 +18,7 @@ from core.store import Store, db
 from core.store.base import Database
 from core.store.fast import Prepared
 from core.store.tables import messages, run_steps, runs, status_log, tool_calls
-from tests.pg import PG_URL, pg_store
+from tests.pg import PG_URL, pg_store, terminate
 
 AT = datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=UTC)  # before any wall-clock time of a test
 
@@ -220,17 +218,14 @@ async def test_write_alone_retries_a_statement_on_a_connection_known_dead() -> N
     """The pooled connection was killed and asyncpg has seen it close: the statement never
     went out, so it is tried once more on a fresh connection and written once."""
     database = Database(db.create_engine(PG_URL))
-    admin = create_async_engine(PG_URL, poolclass=NullPool)
     pid = Prepared(sa.select(sa.func.pg_backend_pid()))
     try:
         first = await database.read(lambda conn: pid.scalar(conn, {}))
-        async with admin.begin() as conn:
-            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        await terminate(first)
         await _until_closed(database)
         assert await database.write_alone(lambda conn: pid.scalar(conn, {})) != first
     finally:
         await database.close()
-        await admin.dispose()
 
 
 async def _until_closed(database: Database) -> None:
