@@ -15,7 +15,8 @@ conversation each time):
   before its flush -- SQLite's ``synchronous=NORMAL``, tallybot's setting, does not fsync at a
   COMMIT either);
 - the floor: the turn's database calls (``count_turn.py``: 6 transactions that write, 1 that
-  reads) as the least any client could send -- one single-statement INSERT each, in autocommit,
+  reads, on SQLite; PostgreSQL reads the new run's context in a second one) as the least any
+  client could send -- one single-statement INSERT each, in autocommit,
   and one SELECT, straight on asyncpg, no tallybot -- with the server's ``synchronous_commit``
   and with ``off``.
 

@@ -16,9 +16,10 @@ depends on the backend:
 - PostgreSQL: on the async engine (asyncpg), the whole transaction in one greenlet (see
   :class:`Database`): no thread at all, one round trip per statement, reads without BEGIN and
   ROLLBACK, and a write that is one statement (:meth:`Database.write_alone`; the turn's writes
-  are, see :mod:`core.store.pg_turns`) without BEGIN and COMMIT. No ``pool_pre_ping`` (a round trip per checkout); a connection found dead is
-  invalidated and the transaction is tried once more on a fresh one
-  (:func:`core.store.db.create_engine` recycles connections after five minutes).
+  are, see :mod:`core.store.pg_turns`) without BEGIN and COMMIT. No ``pool_pre_ping`` (a
+  round trip per checkout); a connection found dead is invalidated and the transaction is
+  tried once more on a fresh one (:func:`core.store.db.create_engine` recycles connections
+  after five minutes).
 
 The async engine stays available as ``Store.engine`` for migrations, health checks and tests;
 on SQLite it is made only when asked for.
