@@ -228,6 +228,44 @@ async def test_write_alone_retries_a_statement_on_a_connection_known_dead() -> N
         await database.close()
 
 
+async def test_write_alone_does_not_retry_a_statement_that_may_have_gone_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection dies while the statement is out: asyncpg saw it open when the statement
+    was sent (its first ``is_closed`` says False) and closed by the time the error came. The
+    server may have committed it, so the error is raised and the statement is not sent
+    again, though SQLAlchemy calls it a disconnect."""
+    import asyncpg
+    from sqlalchemy.exc import DBAPIError
+
+    database = Database(db.create_engine(PG_URL))
+    pid = Prepared(sa.select(sa.func.pg_backend_pid()))
+    sent: list[int] = []
+    looks: list[bool] = []
+
+    def is_closed(self: Any) -> bool:
+        looks.append(True)
+        return len(looks) > 1  # open at the look before sending, closed from then on
+
+    def work(conn: sa.Connection) -> Any:
+        sent.append(1)
+        return pid.scalar(conn, {})
+
+    try:
+        first = await database.read(lambda conn: pid.scalar(conn, {}))
+        await terminate(first)
+        await _until_closed(database)
+        monkeypatch.setattr(asyncpg.Connection, "is_closed", is_closed)
+        with pytest.raises(DBAPIError) as raised:
+            await database.write_alone(work)
+        assert raised.value.connection_invalidated  # a disconnect, as SQLAlchemy sees it
+        assert sent == [1]  # and still not sent again
+        monkeypatch.undo()
+        assert await database.write_alone(work) != first  # the pool got a fresh connection
+    finally:
+        await database.close()
+
+
 async def _until_closed(database: Database) -> None:
     """Wait until the pooled connection's asyncpg protocol has seen the server close it."""
     import asyncio
