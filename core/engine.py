@@ -161,8 +161,9 @@ class Engine:
         """``(waiting, run)``: a run of ``thread`` that waits for approval (nothing created;
         unless ``check_waiting`` is False), or
         a new run answering every unanswered user message, already ``in_progress`` -- created
-        and started in one transaction (issue 12), which also reads the thread, its files and
-        the history window for the run's first request; None if there is nothing to answer."""
+        and started in one transaction (issue 12), which also reads (on PostgreSQL: right
+        after it) the thread, its files and the history window for the run's first request;
+        None if there is nothing to answer."""
         expires = utcnow() + timedelta(seconds=self.settings.run_expires_seconds)
         waiting, run, context = await self.store.start_run(
             self._new_run(thread),

@@ -4,8 +4,9 @@ The engine writes where crash recovery needs it -- the run started, the calls re
 tool output, the answer stored (its ``message_creation`` step is inserted with it, not at
 the first text) -- and reads what a model request is built from in one go: the
 thread, its files and the history window (never every run of the thread) -- for a run's first
-request in the transaction that starts it (:meth:`TurnsRepo.start_run`). What the engine
-already holds in memory (the run, its steps and calls) is written, not read back.
+request in the transaction that starts it (:meth:`TurnsRepo.start_run`; on PostgreSQL right
+after it). What the engine already holds in memory (the run, its steps and calls) is written,
+not read back. On PostgreSQL each write is one statement (:mod:`core.store.pg_turns`).
 
 Status changes go through the same checked pieces as :meth:`RunsRepo.set_run_status` and
 :meth:`RunsRepo.set_step_status` (:func:`core.store.runs.run_change` and friends), so the
@@ -175,7 +176,8 @@ class TurnsRepo:
         approval is returned as ``waiting`` and nothing is written; ``run`` is None when every
         user message is answered already. ``run.upto_seq`` is set here. With ``window`` (and
         ``expires_at``), the same transaction also reads what the run's first model request
-        is built from -- :meth:`turn_context` with that window -- as ``context``."""
+        is built from -- :meth:`turn_context` with that window -- as ``context`` (PostgreSQL:
+        one statement starts the run and a read right after it reads that)."""
         started: dict[str, Any] = {"expires_at": expires_at}
 
         def work(conn: sa.Connection) -> Started:
