@@ -68,6 +68,9 @@ _CALL_SEQ = (
     .scalar_subquery()
 )
 LOG_COLUMNS = ("run_id", "step_id", "status", "at")
+# Statements compiled per shape (the columns given, the number of calls of a step, ...): few in
+# practice, bounded all the same (a model decides how many calls a step has).
+_SHAPES = 64
 MESSAGE_COLUMNS = ("id", "thread_id", "role", "text", "run_id", "file_ids", "created_at")
 CALL_COLUMNS = (
     "run_id",
@@ -99,7 +102,7 @@ def log_params(
     return prefixed(f"l{n}_", row)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=_SHAPES)
 def record_calls(context: sa.Select[Any], step_columns: tuple[str, ...], calls: int) -> Prepared:
     """The step (``step_columns``; parameters ``s_<column>``), its log row (``l_``), its
     ``calls`` calls (``c<i>_``; ``c_run``, ``c_step``) and the run's usage (``u_id``,
@@ -121,7 +124,7 @@ def record_calls(context: sa.Select[Any], step_columns: tuple[str, ...], calls: 
     return Prepared(context.add_cte(*ctes))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=_SHAPES)
 def store_output(context: sa.Select[Any], step_columns: tuple[str, ...] | None) -> Prepared:
     """The call's output (``o_output``, ``o_is_error``, ``o_completed_at`` of the call
     ``o_run``, ``o_id``) and, with ``step_columns``, its step's new status (``t_<column>`` of
@@ -147,7 +150,7 @@ def store_output(context: sa.Select[Any], step_columns: tuple[str, ...] | None) 
     return Prepared(context.add_cte(*ctes))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=_SHAPES)
 def finish_message(
     step_columns: tuple[str, ...], message: bool, move_columns: tuple[str, ...] | None
 ) -> Prepared:
@@ -212,7 +215,7 @@ RUN_COLUMNS = (
 )
 
 
-@functools.cache
+@functools.lru_cache(maxsize=_SHAPES)
 def start_run(decide: sa.Select[Any], waiting: bool, logs: int) -> Prepared:
     """A run (``n_<column>``; its ``upto_seq`` the one ``decide`` finds) and its ``logs`` log
     rows (``l<i>_``), inserted only when ``decide`` found a user message to answer (``upto``)
