@@ -48,40 +48,14 @@ import sqlalchemy as sa
 
 from core.domain import Message, Run, RunStatus, RunStep, StepStatus
 from core.store.fast import Prepared
-from core.store.runs import step_log, step_row
+from core.store.runs import CALL_SEQ, STEP_SEQ, step_log, step_row
 from core.store.tables import messages, run_steps, runs, status_log, tool_calls
 from core.store.threads import message_row
 
-_STEP_SEQ = (
-    sa.select(sa.func.count())
-    .select_from(run_steps)
-    .where(run_steps.c.run_id == sa.bindparam("s_run_id"))
-    .scalar_subquery()
-)
-_CALL_SEQ = (
-    sa.select(sa.func.count())
-    .select_from(tool_calls)
-    .where(
-        tool_calls.c.run_id == sa.bindparam("c_run"),
-        tool_calls.c.step_id != sa.bindparam("c_step"),
-    )
-    .scalar_subquery()
-)
 LOG_COLUMNS = ("run_id", "step_id", "status", "at")
 # Statements compiled per shape (the columns given, the number of calls of a step, ...): few in
 # practice, bounded all the same (a model decides how many calls a step has).
 _SHAPES = 64
-MESSAGE_COLUMNS = ("id", "thread_id", "role", "text", "run_id", "file_ids", "created_at")
-CALL_COLUMNS = (
-    "run_id",
-    "id",
-    "step_id",
-    "name",
-    "arguments",
-    "approval",
-    "is_error",
-    "created_at",
-)
 
 
 def _binds(table: sa.Table, prefix: str, columns: Iterable[str]) -> dict[str, Any]:
@@ -103,11 +77,16 @@ def log_params(
 
 
 @functools.lru_cache(maxsize=_SHAPES)
-def record_calls(context: sa.Select[Any], step_columns: tuple[str, ...], calls: int) -> Prepared:
+def record_calls(
+    context: sa.Select[Any],
+    step_columns: tuple[str, ...],
+    call_columns: tuple[str, ...],
+    calls: int,
+) -> Prepared:
     """The step (``step_columns``; parameters ``s_<column>``), its log row (``l_``), its
-    ``calls`` calls (``c<i>_``; ``c_run``, ``c_step``) and the run's usage (``u_id``,
-    ``u_usage``), written by ``context`` run as one statement."""
-    step = run_steps.insert().values({**_binds(run_steps, "s_", step_columns), "seq": _STEP_SEQ})
+    ``calls`` calls (``call_columns``, ``c<i>_``; the run ``w_run``, the step ``w_step``) and
+    the run's usage (``u_id``, ``u_usage``), written by ``context`` run as one statement."""
+    step = run_steps.insert().values({**_binds(run_steps, "s_", step_columns), "seq": STEP_SEQ})
     log = status_log.insert().values(_binds(status_log, "l_", LOG_COLUMNS))
     usage = (
         runs.update()
@@ -117,7 +96,7 @@ def record_calls(context: sa.Select[Any], step_columns: tuple[str, ...], calls: 
     ctes = [step.cte("new_step"), log.cte("new_step_log"), usage.cte("run_usage")]
     if calls:
         rows = [
-            {**_binds(tool_calls, f"c{i}_", CALL_COLUMNS), "seq": _CALL_SEQ + i}
+            {**_binds(tool_calls, f"c{i}_", call_columns), "seq": CALL_SEQ + i}
             for i in range(calls)
         ]
         ctes.append(tool_calls.insert().values(rows).cte("new_calls"))
@@ -152,27 +131,29 @@ def store_output(context: sa.Select[Any], step_columns: tuple[str, ...] | None) 
 
 @functools.lru_cache(maxsize=_SHAPES)
 def finish_message(
-    step_columns: tuple[str, ...], message: bool, move_columns: tuple[str, ...] | None
+    step_columns: tuple[str, ...],
+    message_columns: tuple[str, ...] | None,
+    move_columns: tuple[str, ...] | None,
 ) -> Prepared:
-    """The answer's step (``s_``) and its two log rows (``l0_``, ``l1_``); with ``message``
-    the assistant message (``m_``; its seq is the statement's ``seq``); with
-    ``move_columns`` the run moved from ``r_from`` (``r_<column>`` of the run ``r_id``) and,
-    when it moved, its log row (``l2_``) -- else only its usage (``u_usage``), as the
-    separate statements do when someone else moved the run first. One row: ``seq``,
-    ``moved``.
+    """The answer's step (``s_``; its run ``w_run``) and its two log rows (``l0_``, ``l1_``);
+    with ``message_columns`` the assistant message (``m_``; its seq is the statement's
+    ``seq``); with ``move_columns`` the run moved from ``r_from`` (``r_<column>`` of the run
+    ``r_id``) and, when it moved, its log row (``l2_``) -- else only its usage
+    (``u_usage``), as the separate statements do when someone else moved the run first. One
+    row: ``seq``, ``moved``.
 
     The move is the one UPDATE that may match nothing. The usage UPDATE of the same run runs
     only when it did not (``NOT EXISTS`` on the move's RETURNING), so no row is updated
     twice; the log rows are one INSERT, numbered in their order (``ORDER BY``)."""
-    step = run_steps.insert().values({**_binds(run_steps, "s_", step_columns), "seq": _STEP_SEQ})
+    step = run_steps.insert().values({**_binds(run_steps, "s_", step_columns), "seq": STEP_SEQ})
     ctes: list[Any] = [step.cte("answer_step")]
     run_id = sa.bindparam("r_id", type_=runs.c.id.type)
     logged = [_log_row(i) for i in (0, 1)]
     seq: Any = sa.null()
     moved: Any = sa.false()
     usage = runs.update().where(runs.c.id == run_id)
-    if message:
-        m = messages.insert().values(_binds(messages, "m_", MESSAGE_COLUMNS))
+    if message_columns is not None:
+        m = messages.insert().values(_binds(messages, "m_", message_columns))
         added = m.returning(messages.c.seq).cte("answer_message")
         ctes.append(added)
         seq = sa.select(added.c.seq).scalar_subquery()
@@ -203,32 +184,23 @@ def _log_row(n: int) -> sa.Select[Any]:
     return sa.select(sa.literal(n).label("n"), *(binds[c].label(c) for c in LOG_COLUMNS))
 
 
-RUN_COLUMNS = (
-    "id",
-    "thread_id",
-    "model",
-    "status",
-    "created_at",
-    "started_at",
-    "expires_at",
-    "usage",
-)
-
-
 @functools.lru_cache(maxsize=_SHAPES)
-def start_run(decide: sa.Select[Any], waiting: bool, logs: int) -> Prepared:
-    """A run (``n_<column>``; its ``upto_seq`` the one ``decide`` finds) and its ``logs`` log
-    rows (``l<i>_``), inserted only when ``decide`` found a user message to answer (``upto``)
-    and, with ``waiting``, no run of the thread waits for approval (``status``). One row:
-    ``decide``'s, as the separate statements read it before they inserted anything."""
+def start_run(
+    decide: sa.Select[Any], waiting: bool, run_columns: tuple[str, ...], logs: int
+) -> Prepared:
+    """A run (``run_columns``, parameters ``n_<column>``; its ``upto_seq`` the one
+    ``decide`` finds) and its ``logs`` log rows (``l<i>_``), inserted only when ``decide``
+    found a user message to answer (``upto``) and, with ``waiting``, no run of the thread
+    waits for approval (``status``). One row: ``decide``'s, as the separate statements read it
+    before they inserted anything."""
     decided = decide.cte("decided")
     found: sa.ColumnElement[bool] = decided.c.upto.is_not(None)
     if waiting:
         status = decided.c.status
         found = found & (status.is_(None) | (status != RunStatus.REQUIRES_ACTION.value))
-    binds = _binds(runs, "n_", RUN_COLUMNS)
-    source = sa.select(*(binds[c] for c in RUN_COLUMNS), decided.c.upto).where(found)
-    new = runs.insert().from_select([*RUN_COLUMNS, "upto_seq"], source)
+    binds = _binds(runs, "n_", run_columns)
+    source = sa.select(*(binds[c] for c in run_columns), decided.c.upto).where(found)
+    new = runs.insert().from_select([*run_columns, "upto_seq"], source)
     created = new.returning(runs.c.id).cte("new_run")
     rows = sa.union_all(*(_log_row(i) for i in range(logs))).subquery("log_rows")
     ordered = (
@@ -247,21 +219,23 @@ def answer_params(
     logs: list[tuple[StepStatus, datetime]],
     message: Message | None,
     usage: dict[str, int],
-) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """For :func:`finish_message`: the step's columns, and the parameters of the step, its
-    log rows, the message and the usage."""
+) -> tuple[tuple[str, ...], tuple[str, ...] | None, dict[str, Any]]:
+    """For :func:`finish_message`: the step's and the message's columns (None: no message),
+    and the parameters of the step, its log rows, the message and the usage."""
     row = step_row(step, values)
     first, then = step_log(step, logs)
     params = {
         **prefixed("s_", row),
+        "w_run": step.run_id,
         **prefixed("l0_", first),
         **prefixed("l1_", then),
         "r_id": run.id,
         "u_usage": usage,
     }
-    if message is not None:
-        params.update(prefixed("m_", message_row(message)))
-    return tuple(row), params
+    if message is None:
+        return tuple(row), None, params
+    added = message_row(message)
+    return tuple(row), tuple(added), {**params, **prefixed("m_", added)}
 
 
 def move_params(run: Run, moved_to: dict[str, Any], at: datetime | None) -> dict[str, Any]:

@@ -306,14 +306,27 @@ _CALL_SET = Prepared(
         tool_calls.c.run_id == sa.bindparam("w_run"), tool_calls.c.id == sa.bindparam("w_id")
     )
 )
-_STEP_INSERT = Prepared(
-    run_steps.insert().values(
-        seq=sa.select(sa.func.count())
-        .select_from(run_steps)
-        .where(run_steps.c.run_id == sa.bindparam("w_run"))
-        .scalar_subquery()
-    )
+# A new step's seq, in the INSERT itself: the run's (``w_run``) steps so far.
+STEP_SEQ = (
+    sa.select(sa.func.count())
+    .select_from(run_steps)
+    .where(run_steps.c.run_id == sa.bindparam("w_run"))
+    .scalar_subquery()
 )
+# The calls of a new step (``w_step``), numbered after the run's earlier calls in the same
+# statement (as run_steps' seq is), plus each call's index: the count leaves out the step's own
+# calls, so a batch's seqs are the earlier calls' count + its index whether or not a row of the
+# batch sees the ones before it.
+CALL_SEQ = (
+    sa.select(sa.func.count())
+    .select_from(tool_calls)
+    .where(
+        tool_calls.c.run_id == sa.bindparam("w_run"),
+        tool_calls.c.step_id != sa.bindparam("w_step"),
+    )
+    .scalar_subquery()
+)
+_STEP_INSERT = Prepared(run_steps.insert().values(seq=STEP_SEQ))
 _RUN_STATUS = Prepared(sa.select(runs.c.status).where(runs.c.id == sa.bindparam("w_id")))
 
 

@@ -39,6 +39,7 @@ from core.store.fast import Joined, Prepared
 from core.store.files import FilesRepo
 from core.store.history import History, HistoryCache, read_history
 from core.store.runs import (
+    CALL_SEQ,
     RUN_SET,
     RunsRepo,
     insert_step,
@@ -129,20 +130,9 @@ _upto = _UPTO.subquery("unanswered")
 _ACTIVE_AND_UNANSWERED = Prepared(
     sa.select(runs, _upto.c.upto).select_from(_upto.outerjoin(runs, runs.c.id == _LAST_ACTIVE_ID))
 )
-# The calls of a new step, numbered after the run's earlier calls in the same statement (as
-# run_steps' seq is): the count leaves out the step's own calls, so a batch's seqs are the
-# earlier calls' count + its index whether or not a row of the batch sees the ones before it.
+# A new step's calls, numbered in the INSERT (core.store.runs.CALL_SEQ).
 _INSERT_CALL = Prepared(
-    tool_calls.insert().values(
-        seq=sa.select(sa.func.count())
-        .select_from(tool_calls)
-        .where(
-            tool_calls.c.run_id == sa.bindparam("w_run"),
-            tool_calls.c.step_id != sa.bindparam("w_step"),
-        )
-        .scalar_subquery()
-        + sa.bindparam("w_index", type_=sa.Integer)
-    )
+    tool_calls.insert().values(seq=CALL_SEQ + sa.bindparam("w_index", type_=sa.Integer))
 )
 _INSERT_RUN = Prepared(runs.insert())
 _LOG = Prepared(status_log.insert())
@@ -229,11 +219,12 @@ class TurnsRepo:
             now = run_change(run, RunStatus.IN_PROGRESS, started)
             run_applied(run, RunStatus.IN_PROGRESS, started)
             log.append((run.status, now))
-        params = {"w_thread": run.thread_id, **pg_turns.prefixed("n_", _run_row(run))}
+        row = _run_row(run)
+        params = {"w_thread": run.thread_id, **pg_turns.prefixed("n_", row)}
         for i, (status, at) in enumerate(log):
             params.update(pg_turns.log_params(i, run.id, None, status.value, at))
         decide = _ACTIVE_AND_UNANSWERED if stop_at_waiting else _UNANSWERED
-        stmt = pg_turns.start_run(decide.stmt, stop_at_waiting, len(log))
+        stmt = pg_turns.start_run(decide.stmt, stop_at_waiting, tuple(row), len(log))
         try:
             found = await self.db.write_alone(lambda conn: stmt.first(conn, params))
         except BaseException:
@@ -290,12 +281,14 @@ class TurnsRepo:
                 **pg_turns.prefixed("l_", step_log(step)[0]),
                 "u_id": run.id,
                 "u_usage": usage,
-                "c_run": run.id,
-                "c_step": step.id,
+                "w_run": run.id,
+                "w_step": step.id,
             }
-            for i, c in enumerate(calls):
-                params.update(pg_turns.prefixed(f"c{i}_", _call_row(c, step)))
-            stmt = pg_turns.record_calls(_CONTEXT.stmt, tuple(row), len(calls))
+            added = [_call_row(c, step) for c in calls]
+            for i, call_row in enumerate(added):
+                params.update(pg_turns.prefixed(f"c{i}_", call_row))
+            columns = tuple(added[0]) if added else ()
+            stmt = pg_turns.record_calls(_CONTEXT.stmt, tuple(row), columns, len(added))
             return _context(stmt.all(conn, params), run.thread_id)
 
         if self.db.folds_writes:
@@ -413,12 +406,14 @@ class TurnsRepo:
             moved_to = (
                 None if run_now is None else {**run_values, "status": RunStatus.COMPLETED.value}
             )
-            columns, params = pg_turns.answer_params(run, step, step_values, logs, answer, usage)
+            columns, message_columns, params = pg_turns.answer_params(
+                run, step, step_values, logs, answer, usage
+            )
             move = None
             if moved_to is not None:
                 move = tuple(moved_to)
                 params.update(pg_turns.move_params(run, moved_to, run_now))
-            stmt = pg_turns.finish_message(columns, answer is not None, move)
+            stmt = pg_turns.finish_message(columns, message_columns, move)
             got = stmt.first(conn, params)
             if answer is not None:
                 answer.seq = got.seq
