@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from core.domain import FileRef
 from core.tools.code_interpreter import LocalProcessBackend
-from tests.sandbox.conftest import OTHER_SECRET, Sandbox
+from core.tools.code_interpreter.server import SandboxServer
+from core.tools.code_interpreter.wire import read_frame, write_frame
+from tests.sandbox.conftest import OTHER_SECRET, Sandbox, make_settings
+
+MAX = 1 << 20
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -65,3 +71,36 @@ async def test_time_limit_and_cancel(remote: Sandbox) -> None:
         await asyncio.wait_for(task, 5)
     out = await remote.out("'fresh'", "thread_t")
     assert out["result"] == "'fresh'" and "cancelled" in out["notice"], out
+
+
+async def test_stopping_the_server_ends_its_connections() -> None:
+    """A server stopped with a client still connected shuts that connection's kernel down and
+    closes its socket before it ends (asyncio's ``Server.close`` leaves accepted connections
+    open: their kernels would outlive the server's backend)."""
+    root = Path(tempfile.mkdtemp(prefix="tallybot-stop-"))
+    os.chmod(root, 0o711)
+    sock = root / "sandbox.sock"
+    try:
+        settings = make_settings(root, sandbox_socket=sock, sandbox="container")
+        server = SandboxServer(settings, sock)
+        started = asyncio.Event()
+        serving = asyncio.create_task(server.serve(started))
+        await asyncio.wait_for(started.wait(), 10)
+        reader, writer = await asyncio.open_unix_connection(str(sock))
+        assert (await asyncio.wait_for(read_frame(reader, MAX), 30) or {}).get("op") == "ready"
+        await write_frame(writer, {"op": "claim", "thread": "thread_stop"})
+        assert (await asyncio.wait_for(read_frame(reader, MAX), 30) or {}).get("ok")
+        await write_frame(writer, {"op": "exec", "code": "import os\nos.getpid()", "time_limit": 5})
+        reply = await asyncio.wait_for(read_frame(reader, MAX), 30) or {}
+        pid = int(reply["result"])
+        os.kill(pid, 0)  # the connection's kernel runs
+
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed by the server
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped
+        writer.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

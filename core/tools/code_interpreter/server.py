@@ -51,6 +51,7 @@ class SandboxServer:
         self.backend = LocalProcessBackend(
             settings, mode="audit", file_size_mb=settings.sandbox_disk_mb
         )
+        self._connections: set[asyncio.Task[Any]] = set()  # the handlers of open connections
 
     async def serve(self, started: asyncio.Event | None = None) -> None:
         """Listen until cancelled."""
@@ -70,9 +71,22 @@ class SandboxServer:
             started.set()
         try:
             async with server:
-                await server.serve_forever()
+                try:
+                    await server.serve_forever()
+                finally:
+                    await self._end_connections()
         finally:
             await self.backend.aclose()
+
+    async def _end_connections(self) -> None:
+        """End every open connection: its kernel shut down, its socket closed. asyncio's
+        ``Server.close`` leaves accepted connections open (and from Python 3.12 its
+        ``wait_closed`` waits for them), so a stopped server would otherwise leave their
+        kernels running past the backend that unmounts their folders."""
+        handlers = list(self._connections)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
 
     def _thread_dir(self, name: object) -> Path:
         if not isinstance(name, str) or not THREAD_NAME.match(name):
@@ -82,6 +96,10 @@ class SandboxServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         kernel: LocalKernel | None = None
         running: asyncio.Task[None] | None = None
+        me = asyncio.current_task()
+        assert me is not None
+        self._connections.add(me)
+        me.add_done_callback(self._connections.discard)
         try:
             kernel = await self.backend.prestart()
             await write_frame(writer, {"op": "ready", "mode": "container"})
@@ -111,6 +129,8 @@ class SandboxServer:
             if kernel is not None:
                 await self.backend.shutdown(kernel)
             writer.close()
+            with contextlib.suppress(Exception):  # closed for good before the handler ends
+                await writer.wait_closed()
 
     async def _claim(self, kernel: LocalKernel, msg: dict[str, Any]) -> dict[str, Any]:
         try:
