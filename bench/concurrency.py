@@ -33,7 +33,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/concurrency.py`
 
-from bench.tallybot_side import BILL_ARGS, open_bot, throwaway_postgres, turn  # noqa: E402
+from bench.tallybot_side import (  # noqa: E402
+    BILL_ARGS,
+    asyncpg_dsn,
+    open_bot,
+    throwaway_postgres,
+    turn,
+)
 from core.models.base import (  # noqa: E402
     FunctionOutput,
     ModelDone,
@@ -95,7 +101,7 @@ def live_runs_sqlite(data_dir: Path) -> dict[str, int]:
 async def live_runs_postgres(url: str) -> dict[str, int]:
     import asyncpg
 
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         marks = ",".join(f"${i + 1}" for i in range(len(LIVE)))
         rows = await conn.fetch(_LIVE_SQL.format(marks), *LIVE)

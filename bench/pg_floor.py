@@ -48,8 +48,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as `python bench/pg_floor.py`
 
-from bench.tallybot_side import PG_URL, open_bot, throwaway_postgres, turn  # noqa: E402
+from bench.tallybot_side import (  # noqa: E402
+    PG_URL,
+    asyncpg_dsn,
+    open_bot,
+    run_on_postgres,
+    throwaway_postgres,
+    turn,
+)
 from bench.turn import median, percentile  # noqa: E402
+from core.app import Tallybot  # noqa: E402
+from core.store.store import Store  # noqa: E402
 
 WRITES, READS = 6, 1  # the database calls of one new conversation's turn (count_turn.py)
 
@@ -99,15 +108,22 @@ async def tallybot_sqlite(tag: str, turns: int, warmup: int) -> dict[str, float]
     return {"p50": p50, "p99": p99, "cpu": cpu, "worker": (w1 - w0) / (turns + warmup)}
 
 
-async def tallybot_postgres(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, float]:
+@contextlib.asynccontextmanager
+async def postgres_bot(sync_commit: bool) -> AsyncIterator[Tallybot]:
+    """tallybot on a throwaway PostgreSQL database (see :func:`postgres`)."""
     with tempfile.TemporaryDirectory(prefix="tallybot-floor-") as tmp:
-        async with postgres(sync) as url:
+        async with postgres(sync_commit) as url:
             bot = await open_bot(Path(tmp), url)
             try:
-                play = lambda i: turn(bot, f"floor:{tag}:{i}")  # noqa: E731
-                p50, p99, cpu = await timed(play, turns, warmup)
+                yield bot
             finally:
                 await bot.close()
+
+
+async def tallybot_postgres(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, float]:
+    async with postgres_bot(sync) as bot:
+        play = lambda i: turn(bot, f"floor:{tag}:{i}")  # noqa: E731
+        p50, p99, cpu = await timed(play, turns, warmup)
     return {"p50": p50, "p99": p99, "cpu": cpu}
 
 
@@ -115,7 +131,7 @@ async def floor(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, floa
     import asyncpg
 
     async with postgres(sync) as url:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
             await conn.execute(
                 "CREATE TABLE floor (id bigserial PRIMARY KEY, conversation text NOT NULL,"
@@ -154,16 +170,11 @@ async def captured(tag: str, turns: int) -> Statements:
     def seen(_conn: object, _cursor: object, sql: str, args: object, *_: object) -> None:
         got[-1].append((sql, list(args)))  # type: ignore[call-overload]
 
-    with tempfile.TemporaryDirectory(prefix="tallybot-floor-") as tmp:
-        async with postgres(True) as url:
-            bot = await open_bot(Path(tmp), url)
-            event.listen(bot.store.engine.sync_engine, "before_cursor_execute", seen)
-            try:
-                for i in range(turns):
-                    got.append([])
-                    await turn(bot, f"replay:{tag}:{i}")
-            finally:
-                await bot.close()
+    async with postgres_bot(True) as bot:
+        event.listen(bot.store.engine.sync_engine, "before_cursor_execute", seen)
+        for i in range(turns):
+            got.append([])
+            await turn(bot, f"replay:{tag}:{i}")
     return got
 
 
@@ -171,21 +182,19 @@ async def replay(tag: str, turns: int, warmup: int, sync: bool) -> dict[str, flo
     """:func:`captured` turns sent again on a fresh database, straight on asyncpg."""
     import asyncpg
 
-    statements = await captured(tag, turns + warmup)
-    with tempfile.TemporaryDirectory(prefix="tallybot-floor-") as tmp:
-        async with postgres(sync) as url:
-            await (await open_bot(Path(tmp), url)).close()  # the schema, migrated; no rows
-            conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-            try:
-                queue = iter(statements)
+    queue = iter(await captured(tag, turns + warmup))
+    async with postgres(sync) as url:
+        await (await Store.open(url)).close()  # the schema, migrated; no rows
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
 
-                async def play(_i: int) -> None:
-                    for sql, args in next(queue):
-                        await conn.fetch(sql, *args)  # autocommit; prepared once, cached
+            async def play(_i: int) -> None:
+                for sql, args in next(queue):
+                    await conn.fetch(sql, *args)  # autocommit; prepared once, cached
 
-                p50, p99, cpu = await timed(play, turns, warmup)
-            finally:
-                await conn.close()
+            p50, p99, cpu = await timed(play, turns, warmup)
+        finally:
+            await conn.close()
     return {"p50": p50, "p99": p99, "cpu": cpu}
 
 
@@ -259,10 +268,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
-    try:
-        asyncio.run(main_async(args.rounds, args.turns, args.warmup))
-    except OSError as exc:
-        sys.exit(f"no PostgreSQL server at {PG_URL}: {exc}")
+    run_on_postgres(main_async(args.rounds, args.turns, args.warmup))
 
 
 if __name__ == "__main__":

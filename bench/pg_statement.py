@@ -20,19 +20,17 @@ difference: what the store adds to each of a turn's statements on the client. As
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-sys.path.insert(
-    0, str(Path(__file__).resolve().parents[1])
-)  # run as `python bench/pg_statement.py`
+# run as `python bench/pg_statement.py`
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.tallybot_side import PG_URL, throwaway_postgres  # noqa: E402
+from bench.tallybot_side import asyncpg_dsn, run_on_postgres, throwaway_postgres  # noqa: E402
 from bench.turn import median  # noqa: E402
 from core.store.base import open_database  # noqa: E402
 from core.store.fast import Prepared  # noqa: E402
@@ -68,7 +66,7 @@ async def main_async(rounds: int, n: int) -> None:
     import asyncpg
 
     async with throwaway_postgres() as url:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        conn = await asyncpg.connect(asyncpg_dsn(url))
         await conn.execute(CREATE)
         db = open_database(url)
         plays: dict[str, Play] = {
@@ -108,10 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--n", type=int, default=2000, help="statements per row and round")
     args = parser.parse_args()
-    try:
-        asyncio.run(main_async(args.rounds, args.n))
-    except OSError as exc:
-        sys.exit(f"no PostgreSQL server at {PG_URL}: {exc}")
+    run_on_postgres(main_async(args.rounds, args.n))
 
 
 if __name__ == "__main__":

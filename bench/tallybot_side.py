@@ -8,10 +8,12 @@ dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,19 @@ async def turn(bot: Tallybot, key: str, message: str = MESSAGE) -> RunFinished:
     if not isinstance(last, RunFinished) or last.status != "completed":
         raise RuntimeError(f"tallybot turn did not complete: {last!r}")
     return last
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A SQLAlchemy ``postgresql+asyncpg://`` URL as asyncpg itself takes it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def run_on_postgres(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(main)``; a clear exit when the benchmark's PostgreSQL is not there."""
+    try:
+        asyncio.run(main)
+    except OSError as exc:
+        sys.exit(f"no PostgreSQL server at {PG_URL}: {exc}")
 
 
 def _sqlalchemy_url(url: str, name: str) -> str:
