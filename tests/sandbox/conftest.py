@@ -9,6 +9,7 @@ checks the documented fallback instead of skipping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -108,24 +109,33 @@ async def sandbox(
         await tool.aclose()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def remote() -> AsyncIterator[Sandbox]:
-    """Container mode: a real ``SandboxServer`` on a unix socket in this loop, the tool on
-    ``ContainerBackend`` (no container around it here: that part is deploy's)."""
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[tuple[Settings, asyncio.Task[None]]]:
+    """A real ``SandboxServer`` on a unix socket in this loop: its settings (container mode,
+    ``sandbox_socket``) and the task serving it, cancelled at the end if still running."""
     # Not under pytest's 0700 base: a dropped uid must be able to reach its folder.
     root = Path(tempfile.mkdtemp(prefix="tallybot-container-"))
     os.chmod(root, 0o711)
     sock = root / "sandbox.sock"
     settings = make_settings(root, sandbox_socket=sock, sandbox="container", sandbox_pool_size=1)
-    server = SandboxServer(settings, sock)
     started = asyncio.Event()
-    task = asyncio.create_task(server.serve(started))
-    await asyncio.wait_for(started.wait(), 10)
-    tool = CodeInterpreterTool(settings, ContainerBackend(settings))  # type: ignore[arg-type]
+    task = asyncio.create_task(SandboxServer(settings, sock).serve(started))
     try:
-        yield Sandbox(tool, settings)
+        await asyncio.wait_for(started.wait(), 10)
+        yield settings, task
     finally:
-        await tool.aclose()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def remote() -> AsyncIterator[Sandbox]:
+    """Container mode: :func:`served`, the tool on ``ContainerBackend`` (no container around
+    it here: that part is deploy's)."""
+    async with served() as (settings, _):
+        tool = CodeInterpreterTool(settings, ContainerBackend(settings))  # type: ignore[arg-type]
+        try:
+            yield Sandbox(tool, settings)
+        finally:
+            await tool.aclose()

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from core.domain import FileRef
 from core.tools.code_interpreter import LocalProcessBackend
-from core.tools.code_interpreter.server import SandboxServer
 from core.tools.code_interpreter.wire import read_frame, write_frame
-from tests.sandbox.conftest import OTHER_SECRET, Sandbox, make_settings
+from tests.sandbox.conftest import OTHER_SECRET, Sandbox, served
 
 MAX = 1 << 20
 
@@ -77,16 +74,9 @@ async def test_stopping_the_server_ends_its_connections() -> None:
     """A server stopped with a client still connected shuts that connection's kernel down and
     closes its socket before it ends (asyncio's ``Server.close`` leaves accepted connections
     open: their kernels would outlive the server's backend)."""
-    root = Path(tempfile.mkdtemp(prefix="tallybot-stop-"))
-    os.chmod(root, 0o711)
-    sock = root / "sandbox.sock"
-    try:
-        settings = make_settings(root, sandbox_socket=sock, sandbox="container")
-        server = SandboxServer(settings, sock)
-        started = asyncio.Event()
-        serving = asyncio.create_task(server.serve(started))
-        await asyncio.wait_for(started.wait(), 10)
-        reader, writer = await asyncio.open_unix_connection(str(sock))
+    async with served() as (settings, serving):
+        assert settings.sandbox_socket is not None
+        reader, writer = await asyncio.open_unix_connection(str(settings.sandbox_socket))
         assert (await asyncio.wait_for(read_frame(reader, MAX), 30) or {}).get("op") == "ready"
         await write_frame(writer, {"op": "claim", "thread": "thread_stop"})
         assert (await asyncio.wait_for(read_frame(reader, MAX), 30) or {}).get("ok")
@@ -102,5 +92,3 @@ async def test_stopping_the_server_ends_its_connections() -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # killed and reaped
         writer.close()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
